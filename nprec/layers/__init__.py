@@ -1,0 +1,42 @@
+"""Layers with hand-written gradients, as `name_forward` / `name_backward` pairs.
+
+The contract (DESIGN.md §3): `name_forward(*args) -> (out, cache)` and
+`name_backward(dout, cache)` returning one gradient per forward argument, in order, with
+`None` for ids, boolean masks, dropout masks and Python-scalar hyperparameters. Layers hold
+no state; dtype follows the inputs (float32 in, float32 out). Embedding tables get a
+`RowGrad`, never a dense (V, D) gradient.
+"""
+
+from nprec.layers.activations import (
+    elu_backward,
+    elu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from nprec.layers.dense import dense_backward, dense_forward
+from nprec.layers.dropout import dropout_backward, dropout_forward, dropout_mask
+from nprec.layers.embedding import embedding_backward, embedding_forward
+from nprec.layers.rowgrad import RowGrad
+
+__all__ = [
+    "RowGrad",
+    "dense_backward",
+    "dense_forward",
+    "dropout_backward",
+    "dropout_forward",
+    "dropout_mask",
+    "elu_backward",
+    "elu_forward",
+    "embedding_backward",
+    "embedding_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "tanh_backward",
+    "tanh_forward",
+]
