@@ -17,13 +17,21 @@ from nprec.layers.activations import (
     tanh_backward,
     tanh_forward,
 )
+from nprec.layers.attention import attention_backward, attention_forward
+from nprec.layers.bilinear import bilinear_backward, bilinear_forward
 from nprec.layers.dense import dense_backward, dense_forward
 from nprec.layers.dropout import dropout_backward, dropout_forward, dropout_mask
 from nprec.layers.embedding import embedding_backward, embedding_forward
+from nprec.layers.gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from nprec.layers.rowgrad import RowGrad
+from nprec.layers.vae import reparam_backward, reparam_forward
 
 __all__ = [
     "RowGrad",
+    "attention_backward",
+    "attention_forward",
+    "bilinear_backward",
+    "bilinear_forward",
     "dense_backward",
     "dense_forward",
     "dropout_backward",
@@ -33,8 +41,14 @@ __all__ = [
     "elu_forward",
     "embedding_backward",
     "embedding_forward",
+    "gru_backward",
+    "gru_forward",
+    "gru_step_backward",
+    "gru_step_forward",
     "relu_backward",
     "relu_forward",
+    "reparam_backward",
+    "reparam_forward",
     "sigmoid_backward",
     "sigmoid_forward",
     "tanh_backward",
