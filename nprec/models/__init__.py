@@ -1,0 +1,40 @@
+"""The models, one file per paper, and the contract the training driver relies on.
+
+Every model module provides:
+
+    Config    a dataclass of hyperparameters: public option names (the paper's or the
+              official code's), the paper's defaults, ranges checked in `__post_init__`
+              (a bad value raises `ConfigError` naming the option).
+    Model     the model class:
+                  Model(config, n_users, n_items, *, rng, dtype)  initialises `params`
+                  params                 {name: ndarray}, named as in the paper
+                  batches(train, rng)    the mini-batches of one epoch (sampling inside)
+                  forward(batch)         -> (loss, cache)
+                  backward(cache)        -> {name: gradient}, in reverse order of forward
+              and the scoring methods of its kind (see `nprec.experiment`).
+              Baselines have `fit(train)` instead of batches/forward/backward.
+    KIND      "interactions" (implicit user-item), "sessions" or "ratings" (explicit).
+    DEFAULTS  run settings the paper implies, e.g. {"train.epochs": 20,
+              "eval.protocol": "ncf-loo99"}; applied before the user's config and --set.
+    ALIASES   extra option names, e.g. GRU4Rec's {"n_epochs": "train.epochs"}.
+
+`MODELS` maps each `nprec train MODEL` name to its module; modules are imported on demand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from nprec.errors import ConfigError
+
+MODELS: dict[str, str] = {
+    "mf": "nprec.models.mf",
+}
+
+
+def model_module(name: str) -> ModuleType:
+    """The module implementing model `name` (a `ConfigError` for an unknown name)."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r} (models: {', '.join(sorted(MODELS))})")
+    return importlib.import_module(MODELS[name])

@@ -1,0 +1,125 @@
+"""Run directories: creating them safely, writing results, reading them back.
+
+A run directory (`--out DIR`) holds
+
+    config.toml    the fully resolved settings (`nprec train --config DIR/config.toml` repeats
+                   the run)
+    results.json   data statistics, protocol, per-epoch history, metrics, timings, versions
+                   (schema: docs/results.md)
+    best.npz       the checkpoint of the epoch chosen on the validation split
+    last.npz       the checkpoint after the last completed epoch (for `--resume`)
+
+Nothing the user already has is overwritten: a non-empty directory that is not being resumed
+is refused, and every file is written to a temporary name first and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nprec import __version__
+from nprec.errors import CheckpointError, ConfigError
+
+
+def new_run_dir(out: str | None, model_name: str) -> Path:
+    """Create the run directory; refuse a non-empty existing one.
+
+    With no `--out`, the run goes to `runs/<model>-<date>-<time>` under the current directory.
+    """
+    if not out:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / f"{model_name}-{stamp}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = Path("runs") / f"{model_name}-{stamp}-{n}"
+    else:
+        path = Path(out)
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"--out {path}: exists and is not a directory")
+        if any(path.iterdir()):
+            raise ConfigError(f"--out {path}: directory exists and is not empty; choose another "
+                              f"--out, or continue it with --resume {path}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot create the directory ({exc.strerror})") from None
+    return path
+
+
+def existing_run_dir(run: str | Path, need: str = "best.npz") -> Path:
+    """A run directory that exists and holds `need` (a `CheckpointError` otherwise)."""
+    path = Path(run)
+    if path.is_file() and path.suffix == ".npz":
+        return path.parent
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such run directory")
+    if need and not (path / need).is_file():
+        raise CheckpointError(f"{path}: not a completed run directory (no {need})")
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> None:
+    """Write `results.json` (atomically)."""
+    write_text_atomic(run_dir / "results.json", json.dumps(results, indent=2, default=_json) +
+                      "\n")
+
+
+def read_results(run_dir: Path) -> dict[str, Any]:
+    """Read a run's `results.json` (a `CheckpointError` if missing or unreadable)."""
+    path = Path(run_dir) / "results.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{run_dir}: no results.json (not a run directory?)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: unreadable results file ({exc})") from None
+
+
+def _json(value: Any) -> Any:
+    """JSON fallback for NumPy scalars and arrays."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to results.json")
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def versions() -> dict[str, Any]:
+    """Versions and machine facts that a result depends on."""
+    import numba
+    import numpy
+    import scipy
+
+    return {
+        "nprec": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+        "numba": numba.__version__, "scipy": scipy.__version__,
+        "platform": platform.platform(), "machine": platform.machine(),
+        "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+        "blas_threads_env": {k: os.environ[k] for k in
+                             ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+                             if k in os.environ},
+        "argv": sys.argv,
+    }
