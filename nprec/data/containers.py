@@ -85,6 +85,9 @@ class Interactions:
         ratings:  (nnz,) float32 rating of each entry, or None for implicit data.
         times:    (nnz,) float64 timestamp of each entry (seconds), or None.
         user_ids: (U,) raw user ids.  item_ids: (V,) raw item ids.
+        positions: (nnz,) int64 position of each entry in its source's event order (the line
+                  number for data read from a file), or None. Splits use it to order a user's
+                  entries when there are no timestamps, and to break ties between equal ones.
     """
 
     indptr: np.ndarray
@@ -96,6 +99,7 @@ class Interactions:
     item_ids: np.ndarray | None = None
     _user_map: IdMap | None = field(default=None, repr=False, compare=False)
     _item_map: IdMap | None = field(default=None, repr=False, compare=False)
+    positions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.indptr = np.asarray(self.indptr, dtype=np.int64)
@@ -117,6 +121,11 @@ class Interactions:
                 if not np.all(np.isfinite(arr)):
                     raise DataError(f"Interactions: {name} contain NaN or infinite values")
                 setattr(self, name, arr)
+        if self.positions is not None:
+            self.positions = np.asarray(self.positions, dtype=np.int64)
+            if self.positions.shape != (nnz,):
+                raise DataError(f"Interactions: positions has shape {self.positions.shape}, "
+                                f"expected ({nnz},)")
         self.user_ids = _as_id_array(self.user_ids, self.n_users, "user_ids")
         self.item_ids = _as_id_array(self.item_ids, self.n_items, "item_ids")
 
@@ -125,7 +134,7 @@ class Interactions:
     def from_indices(cls, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
                      *, ratings: np.ndarray | None = None, times: np.ndarray | None = None,
                      user_ids: np.ndarray | None = None, item_ids: np.ndarray | None = None,
-                     ) -> Interactions:
+                     positions: np.ndarray | None = None) -> Interactions:
         """Build from parallel (nnz,) arrays of dense user and item indices.
 
         Entries are sorted by (user, item); a repeated (user, item) pair is a `DataError`
@@ -150,7 +159,8 @@ class Interactions:
         return cls(indptr, items.astype(np.int32), n_items,
                    ratings=None if ratings is None else np.asarray(ratings)[order],
                    times=None if times is None else np.asarray(times)[order],
-                   user_ids=user_ids, item_ids=item_ids)
+                   user_ids=user_ids, item_ids=item_ids,
+                   positions=None if positions is None else np.asarray(positions)[order])
 
     @classmethod
     def from_csr(cls, matrix: sp.spmatrix | sp.sparray, *, user_ids: np.ndarray | None = None,
@@ -233,7 +243,22 @@ class Interactions:
         return Interactions(indptr, self.indices[take], self.n_items,
                             ratings=None if self.ratings is None else self.ratings[take],
                             times=None if self.times is None else self.times[take],
-                            user_ids=self.user_ids[users], item_ids=self.item_ids)
+                            user_ids=self.user_ids[users], item_ids=self.item_ids,
+                            positions=None if self.positions is None else self.positions[take])
+
+    def select_entries(self, keep: np.ndarray) -> Interactions:
+        """A new `Interactions` with the same users and items holding only the entries where
+        the (nnz,) boolean mask `keep` is True (rows may become empty)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.nnz,):
+            raise ValueError(f"keep has shape {keep.shape}, expected ({self.nnz},)")
+        kept_before = np.concatenate([[0], np.cumsum(keep)])            # (nnz + 1,)
+        indptr = kept_before[self.indptr]                               # (U + 1,)
+        return Interactions(indptr, self.indices[keep], self.n_items,
+                            ratings=None if self.ratings is None else self.ratings[keep],
+                            times=None if self.times is None else self.times[keep],
+                            user_ids=self.user_ids, item_ids=self.item_ids,
+                            positions=None if self.positions is None else self.positions[keep])
 
     def __repr__(self) -> str:
         kind = "explicit" if self.ratings is not None else "implicit"
@@ -341,6 +366,18 @@ class Sessions:
         return Sessions(offsets, self.items[take], self.n_items,
                         times=None if self.times is None else self.times[take],
                         session_ids=self.session_ids[sessions], item_ids=self.item_ids)
+
+    def select_events(self, keep: np.ndarray) -> Sessions:
+        """A new `Sessions` with the same sessions holding only the events where the (N,)
+        boolean mask `keep` is True (sessions may become empty)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.n_events,):
+            raise ValueError(f"keep has shape {keep.shape}, expected ({self.n_events},)")
+        kept_before = np.concatenate([[0], np.cumsum(keep)])            # (N + 1,)
+        offsets = kept_before[self.offsets]                             # (S + 1,)
+        return Sessions(offsets, self.items[keep], self.n_items,
+                        times=None if self.times is None else self.times[keep],
+                        session_ids=self.session_ids, item_ids=self.item_ids)
 
     def __repr__(self) -> str:
         return (f"Sessions({self.n_sessions} sessions, {self.n_events} events, "
