@@ -75,6 +75,27 @@ class FitState:
                    str(d.get("stopped", "")))
 
 
+class EpochBatches:
+    """The mini-batches of one epoch as consecutive slices of pre-drawn arrays.
+
+    A sampler draws a whole epoch of examples at once (vectorised), shuffles them, and wraps
+    the arrays here; iterating yields tuples of `batch_size`-row slices (views, no copies).
+    Sized, so the progress bar knows the number of steps.
+    """
+
+    def __init__(self, arrays: tuple[np.ndarray, ...], batch_size: int) -> None:
+        self.arrays = arrays
+        self.batch_size = int(batch_size)
+        self.n = len(arrays[0])
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        for start in range(0, self.n, self.batch_size):
+            yield tuple(a[start:start + self.batch_size] for a in self.arrays)
+
+
 def _progress(batches: Iterable, epoch: int, epochs: int, show: bool) -> Iterable:
     if not show:
         return batches
