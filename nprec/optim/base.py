@@ -111,9 +111,10 @@ def rows_view(a: np.ndarray) -> np.ndarray:
     """a as an (n_rows, D) view (1-d arrays become (n_rows, 1)) for the row kernels."""
     if not a.flags.c_contiguous:
         raise ValueError("row-sparse update needs a C-contiguous parameter")
-    return a.reshape(a.shape[0], -1)
+    return a.reshape(a.shape[0], math.prod(a.shape[1:]))
 
 
 def row_values(g: RowGrad, dtype: np.dtype) -> np.ndarray:
     """The (K, D) values of a RowGrad, contiguous, in the parameter's dtype."""
-    return np.ascontiguousarray(g.values.reshape(g.rows.size, -1), dtype=dtype)
+    values = g.values.reshape(g.rows.size, math.prod(g.values.shape[1:]))
+    return np.ascontiguousarray(values, dtype=dtype)
