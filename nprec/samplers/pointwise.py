@@ -1,0 +1,53 @@
+"""NCF's pointwise training instances (He et al. 2017, §4.1 and `get_train_instances`).
+
+Every training entry (u, i) gives the instance (u, i, 1) and `n_neg` instances (u, j, 0)
+with j uniform over the items u never interacted with in training. Negatives are drawn anew
+for every epoch (call the generator once per epoch with the same `rng`), all instances are
+shuffled, and batches are slices of the shuffled order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from nprec.data.containers import Interactions
+from nprec.errors import ConfigError
+from nprec.samplers.negatives import negatives_for_users
+
+
+class PointwiseBatch(NamedTuple):
+    users: np.ndarray      # (B,) int64
+    items: np.ndarray      # (B,) int64
+    labels: np.ndarray     # (B,) float32, 1 for a training entry, 0 for a sampled negative
+
+
+def pointwise_batches(data: Interactions, n_neg: int, batch_size: int,
+                      rng: np.random.Generator) -> Iterator[PointwiseBatch]:
+    """One epoch of shuffled (user, item, label) batches: each entry plus n_neg negatives.
+
+    Args:
+        data:       the training interactions (negatives avoid every item of the user's row).
+        n_neg:      negatives per positive (NCF: 4); 0 gives positives only.
+        batch_size: rows per batch; the last batch may be smaller.
+        rng:        the random generator (negatives and order).
+    Yields:
+        `PointwiseBatch` with nnz (1 + n_neg) rows in total.
+    """
+    if n_neg < 0 or batch_size < 1:
+        raise ConfigError(f"pointwise_batches: n_neg={n_neg} must be >= 0 and "
+                          f"batch_size={batch_size} >= 1")
+    pos_users = data.entry_users()                                      # (nnz,)
+    users = np.concatenate([pos_users, np.repeat(pos_users, n_neg)])    # (nnz (1 + n_neg),)
+    items = np.empty_like(users)
+    items[:data.nnz] = data.indices
+    if n_neg:
+        items[data.nnz:] = negatives_for_users(data, pos_users, n_neg, rng).ravel()
+    labels = np.zeros(users.size, dtype=np.float32)
+    labels[:data.nnz] = 1.0
+    order = rng.permutation(users.size)                                 # (nnz (1 + n_neg),)
+    for a in range(0, order.size, batch_size):
+        idx = order[a:a + batch_size]                                   # (B,)
+        yield PointwiseBatch(users[idx], items[idx], labels[idx])
