@@ -1,0 +1,23 @@
+"""Metrics: ranking metrics with an explicit tie policy, and the named evaluation protocols.
+
+- `ranking`: the metric definitions and tie policies (pessimistic by default), the
+  `RankingEvaluator` every evaluation loop feeds, one-call `evaluate_rankings`.
+- `protocols`: `ncf-loo99`, `loo-full`, `next-item` and `strong-generalization`, each a
+  function taking the model and the split and returning metrics plus the settings used.
+"""
+
+from nprec.metrics.ranking import (
+    ALL_METRICS,
+    RankingEvaluator,
+    as_csr_rows,
+    evaluate_rankings,
+    per_row_metric,
+)
+
+__all__ = [
+    "ALL_METRICS",
+    "RankingEvaluator",
+    "as_csr_rows",
+    "evaluate_rankings",
+    "per_row_metric",
+]
