@@ -1,0 +1,230 @@
+"""Readers of user-item rating and interaction files: `read_interactions`, `read_ncf_negatives`.
+
+Every reader returns the data and a small JSON-ready `info` dict (path, format, rows read,
+what was dropped and why) for the results file. Raw ids are kept: int64 when every id is an
+integer, strings otherwise. A test file is read against the training file's vocabulary by
+passing `users=train.users` / `items=train.items` (or their raw-id arrays), so both share
+one index space; `unknown` says what happens to ids the vocabulary lacks.
+
+Repeated (user, item) pairs: the latest by timestamp is kept (equal timestamps, or no
+timestamps: the later line), and `info["duplicates_dropped"]` counts the others.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nprec.data.containers import IdMap, Interactions
+from nprec.data.fields import (
+    blocks,
+    header_line,
+    merge_ids,
+    parse_datetime,
+    parse_float,
+    parse_ids,
+    parse_int,
+    split_fixed,
+    split_tokens,
+)
+from nprec.data.files import PathLike, Text, load_text
+from nprec.data.formats import FORMATS, Layout, check_format, layout_for, sep_label
+from nprec.data.vocab import encode
+from nprec.errors import DataError
+
+Vocabulary = np.ndarray | IdMap | None
+
+LABELS = {"user": "user id", "item": "item id", "rating": "rating", "time": "timestamp",
+          "session": "session id", "timeframe": "timeframe", "date": "eventdate"}
+
+
+def _parse_time(col) -> np.ndarray:
+    """Seconds: a number, else an ISO-8601 date-time (the number's error if neither)."""
+    try:
+        return parse_float(col)
+    except DataError as number_error:
+        try:
+            return parse_datetime(col)
+        except DataError:
+            raise number_error from None
+
+
+_PARSERS = {"float": parse_float, "int": parse_int, "time": _parse_time,
+            "datetime": parse_datetime}
+
+
+def read_table(text: Text, layout: Layout, kinds: dict[str, str]) -> dict[str, np.ndarray]:
+    """Parse the columns named in `kinds` (role -> 'id', 'float', 'int', 'time', 'datetime').
+
+    Returns role -> (n,) array, plus 'lines' -> (n,) int64 line numbers. Id columns are
+    int64 if every block's ids are integers, else 'S' byte strings.
+    """
+    data, sep = text.data, layout.sep
+    if len(sep.encode()) > 1:                  # '::' -> one byte that text never holds
+        data = data.replace(sep.encode(), b"\x1f")
+    sep_byte = 0x1F if len(sep.encode()) > 1 else ord(sep)
+    start, first = (header_line(data)[1:] if layout.header else (0, 1))
+    parts: dict[str, list] = {role: [] for role in kinds}
+    lines = []
+    for buf, line in blocks(data, start, first):
+        fields = split_fixed(buf, line, sep_byte, layout.n_fields, text.name, sep_label(sep))
+        if fields.lines.size == 0:
+            continue
+        lines.append(fields.lines)
+        for role, kind in kinds.items():
+            col = fields.column(layout.columns[role], LABELS[role])
+            if kind == "id":
+                parts[role].append(parse_ids(col, layout.integer_ids))
+            else:
+                parts[role].append(_PARSERS[kind](col))
+    if not lines:
+        raise DataError(f"{text.name}: no data lines")
+    out = {role: (merge_ids(p) if kinds[role] == "id" else np.concatenate(p))
+           for role, p in parts.items()}
+    out["lines"] = np.concatenate(lines)
+    return out
+
+
+def _dedupe_latest(key: np.ndarray, times: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sort rows by key (then time, then file order) and mark the last row of each key.
+
+    Returns (order, last): `order` sorts the rows; `last[k]` is True for the sorted row k
+    that is the latest of its key.
+    """
+    if times is None:
+        order = np.argsort(key, kind="stable")                          # ties: file order
+    else:
+        order = np.lexsort((times, key))                                # stable: file order
+    key = key[order]
+    last = np.ones(key.size, dtype=bool)
+    last[:-1] = key[1:] != key[:-1]
+    return order, last
+
+
+def read_interactions(path: PathLike, format: str = "auto", *, member: str | None = None,
+                      sep: str | None = None, header: bool | None = None,
+                      columns: dict | None = None, users: Vocabulary = None,
+                      items: Vocabulary = None, unknown: str = "error",
+                      ) -> tuple[Interactions, dict]:
+    """Read a rating or interaction file into `Interactions`.
+
+    Args:
+        path: the file (plain, .gz, .bz2, .xz or .zip).
+        format: 'auto' or a name from `FORMATS` ('ml-100k', 'ml-1m', 'ml-20m', 'ncf', 'csv',
+            'atomic').
+        member: the member of a zip archive to read (default: its only or ratings file).
+        sep, header, columns: for 'csv': the separator (sniffed by default), whether the
+            first line is a header (default: if it names a known column), and a mapping
+            role -> column index or header name, roles 'user', 'item', 'rating', 'time'.
+        users, items: vocabularies (an `IdMap` such as `train.users`, or raw ids) to read a
+            test file into the training file's index space; None builds the file's own.
+        unknown: ids missing from a given vocabulary: 'error', 'drop' (counted in info) or
+            'extend' (appended to the vocabulary).
+    Returns:
+        (data, info). Entries keep their line number in `data.positions`.
+    Raises:
+        DataError: one line naming the file (and line) for every malformed input.
+    """
+    text = load_text(path, member)
+    fmt = check_format(format, text)
+    if FORMATS[fmt].kind != "interactions":
+        reader = "read_ncf_negatives" if fmt == "ncf-negative" else "read_sessions"
+        raise DataError(f"{text.name}: {fmt} files hold {FORMATS[fmt].kind}; read them with "
+                        f"{reader}")
+    layout = layout_for(fmt, text, sep=sep, header=header, columns=columns)
+    if "session" in layout.columns and "user" not in layout.columns:
+        raise DataError(f"{text.name}: the file holds sessions (a session column and no user "
+                        f"column); read it with read_sessions")
+    for role in ("user", "item"):
+        if role not in layout.columns:
+            raise DataError(f"{text.name}: no {role} column found; pass columns={{...}}")
+    kinds = {"user": "id", "item": "id"}
+    kinds.update({r: k for r, k in (("rating", "float"), ("time", "time"))
+                  if r in layout.columns})
+    cols = read_table(text, layout, kinds)
+    lines = cols["lines"]
+    u = encode(cols["user"], users, unknown, what="user", source=text.name, lines=lines)
+    i = encode(cols["item"], items, unknown, what="item", source=text.name, lines=lines)
+    keep = u.keep & i.keep
+    user, item = u.index[keep], i.index[keep]
+    ratings = cols["rating"][keep] if "rating" in cols else None
+    times = cols["time"][keep] if "time" in cols else None
+    lines_kept = lines[keep]
+    n_users, n_items = u.vocab.size, i.vocab.size
+    order, last = _dedupe_latest(user * n_items + item, times)
+    take = order[last]
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(user[take], minlength=n_users), out=indptr[1:])
+    data = Interactions(indptr, item[take], n_items,
+                        ratings=None if ratings is None else ratings[take],
+                        times=None if times is None else times[take],
+                        user_ids=u.vocab, item_ids=i.vocab, positions=lines_kept[take])
+    info = {"path": text.name, "format": fmt, "rows": int(lines.size),
+            "users": data.n_users, "items": data.n_items, "interactions": data.nnz,
+            "duplicates_dropped": int(order.size - take.size),
+            "unknown_dropped": int((~keep).sum()),
+            "new_users": u.n_new_ids, "new_items": i.n_new_ids}
+    return data, info
+
+
+class NcfNegatives(NamedTuple):
+    """The NCF test candidates: user u's positive item and its sampled negatives.
+
+    users (U,), items (U,) and negatives (U, S): dense indices if vocabularies were given,
+    else the raw ids of the file.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    negatives: np.ndarray
+
+
+def read_ncf_negatives(path: PathLike, *, users: Vocabulary = None, items: Vocabulary = None,
+                       member: str | None = None) -> tuple[NcfNegatives, dict]:
+    """Read an NCF `.test.negative` file: lines `(u,i)<TAB>n1<TAB>...<TAB>nS`.
+
+    Args:
+        users, items: vocabularies to map raw ids to indices (e.g. the training data's);
+            an id they lack is a DataError. None keeps the raw ids.
+    Returns:
+        (NcfNegatives, info); info counts the lines whose positive item is also among its
+        negatives (156 of 6,040 in NCF's ml-1m file; NCF's own evaluation then ranks it
+        against the remaining distinct negatives).
+    """
+    text = load_text(path, member)
+    values, counts, lines = [], [], []
+    for buf, line in blocks(text.data, 0, 1):
+        tokens = split_tokens(buf, line, b"\t (),", text.name, "id")
+        col = tokens.column
+        opened = buf[np.maximum(col.starts - 1, 0)] == ord("(")
+        first = np.concatenate([[0], np.cumsum(tokens.counts)[:-1]])[tokens.counts > 0]
+        if not opened[first].all():
+            row = first[int(np.argmax(~opened[first]))]
+            raise DataError(f"{text.name}:{col.lines[row]}: expected a line like "
+                            f"'(user,item)<TAB>n1<TAB>n2...'")
+        values.append(parse_int(col))
+        counts.append(tokens.counts[tokens.counts > 0])
+        lines.append(tokens.lines[tokens.counts > 0])
+    counts, lines = np.concatenate(counts), np.concatenate(lines)
+    if counts.size == 0:
+        raise DataError(f"{text.name}: no data lines")
+    if not (counts == counts[0]).all() or counts[0] < 3:
+        row = int(np.argmax(counts != counts[0])) if counts[0] >= 3 else 0
+        raise DataError(f"{text.name}:{lines[row]}: expected (user,item) and "
+                        f"{max(counts[0] - 2, 1)} negatives, got {counts[row] - 2} negatives")
+    table = np.concatenate(values).reshape(counts.size, counts[0])      # (U, 2 + S)
+    user, item, negatives = table[:, 0], table[:, 1], table[:, 2:]
+    repeats = int((negatives == item[:, None]).any(axis=1).sum())
+    token_lines = np.repeat(lines, counts[0])
+    if users is not None:
+        user = encode(user, users, "error", what="user", source=text.name,
+                      lines=lines).index
+    if items is not None:
+        flat = encode(table[:, 1:].ravel(), items, "error", what="item", source=text.name,
+                      lines=token_lines.reshape(counts.size, -1)[:, 1:].ravel()).index
+        flat = flat.reshape(counts.size, -1)
+        item, negatives = flat[:, 0], flat[:, 1:]
+    info = {"path": text.name, "format": "ncf-negative", "users": int(counts.size),
+            "negatives_per_user": int(counts[0] - 2), "positive_among_negatives": repeats}
+    return NcfNegatives(user, item, negatives), info

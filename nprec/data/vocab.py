@@ -1,0 +1,105 @@
+"""Raw ids to dense indices, with a file's own vocabulary or with a given one (train's).
+
+Ids are made unique first (`np.unique` with `return_inverse`), so every later step works on
+the distinct ids only: byte strings are decoded once per distinct id, and looking ids up in
+a given vocabulary is one `searchsorted` over the distinct ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nprec.data.containers import IdMap
+from nprec.errors import DataError
+
+UNKNOWN_POLICIES = ("error", "drop", "extend")
+
+
+def as_raw_ids(ids: np.ndarray) -> np.ndarray:
+    """Raw ids as nprec keeps them: int64, or unicode strings (bytes decoded as UTF-8)."""
+    if ids.dtype.kind == "S":
+        return np.char.decode(ids, "utf-8", "backslashreplace")
+    if ids.dtype.kind in "iu":
+        return ids.astype(np.int64, copy=False)
+    return ids.astype(str)
+
+
+def vocabulary_array(vocab: np.ndarray | IdMap | None) -> np.ndarray | None:
+    """The raw-id array of a vocabulary given as an array or an `IdMap` (None stays None)."""
+    if vocab is None:
+        return None
+    raw = vocab.raw if isinstance(vocab, IdMap) else np.asarray(vocab)
+    return as_raw_ids(raw)
+
+
+def lookup(values: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, found) of each raw id of `values` in `vocab` (both int64 or both strings)."""
+    if vocab.size == 0:
+        return np.zeros(values.size, dtype=np.int64), np.zeros(values.size, dtype=bool)
+    sorter = np.argsort(vocab, kind="stable")                           # (V,)
+    ordered = vocab[sorter]
+    pos = np.minimum(np.searchsorted(ordered, values), vocab.size - 1)  # (n,)
+    return sorter[pos].astype(np.int64), ordered[pos] == values
+
+
+@dataclass
+class Encoded:
+    """Dense indices of a column of raw ids.
+
+    Attributes:
+        index: (n,) int64 index of each row's id (meaningless where `keep` is False).
+        keep: (n,) bool, False for rows whose id is unknown and dropped.
+        vocab: the raw ids of the indices (given vocabulary, maybe extended).
+        n_unknown_rows: rows with an unknown id.  n_new_ids: ids appended by 'extend'.
+    """
+
+    index: np.ndarray
+    keep: np.ndarray
+    vocab: np.ndarray
+    n_unknown_rows: int = 0
+    n_new_ids: int = 0
+
+
+def encode(raw: np.ndarray, vocab: np.ndarray | IdMap | None, unknown: str, *, what: str,
+           source: str, lines: np.ndarray) -> Encoded:
+    """Encode a column of raw ids (int64 or 'S' bytes) against a vocabulary.
+
+    Args:
+        raw: (n,) raw ids as read.
+        vocab: None (the column's own sorted distinct ids), or the raw ids of a given
+            vocabulary (array or `IdMap`) whose order fixes the indices.
+        unknown: what to do with ids missing from a given vocabulary: 'error' (DataError
+            naming the first such line), 'drop' (rows marked in `keep`), or 'extend' (new ids
+            appended to the vocabulary in sorted order).
+        what, source, lines: for messages (e.g. 'item', file name, (n,) line numbers).
+    """
+    if unknown not in UNKNOWN_POLICIES:
+        raise DataError(f"unknown={unknown!r}: expected one of {', '.join(UNKNOWN_POLICIES)}")
+    distinct, inverse = np.unique(raw, return_inverse=True)
+    inverse = inverse.reshape(-1)                                       # (n,)
+    distinct = as_raw_ids(distinct)
+    keep = np.ones(raw.size, dtype=bool)
+    given = vocabulary_array(vocab)
+    if given is None:
+        return Encoded(inverse.astype(np.int64), keep, distinct)
+    if given.dtype.kind == "U" and distinct.dtype.kind != "U":
+        distinct = distinct.astype(str)
+    keys = given.astype(str) if distinct.dtype.kind == "U" else given
+    index, found = lookup(distinct, keys)                               # per distinct id
+    n_unknown = int((~found[inverse]).sum())
+    if n_unknown == 0:
+        return Encoded(index[inverse], keep, given)
+    if unknown == "error":
+        row = int(np.argmax(~found[inverse]))
+        value = distinct[inverse[row]].item()
+        raise DataError(f"{source}:{lines[row]}: {what} {value!r} is not in the given {what} "
+                        f"vocabulary (pass unknown='drop' or 'extend' to accept it)")
+    if unknown == "drop":
+        return Encoded(index[inverse], found[inverse], given, n_unknown_rows=n_unknown)
+    new = distinct[~found]                                              # sorted, distinct
+    index[~found] = given.size + np.arange(new.size)
+    base = given.astype(str) if new.dtype.kind == "U" else given
+    return Encoded(index[inverse], keep, np.concatenate([base, new]),
+                   n_unknown_rows=n_unknown, n_new_ids=int(new.size))
