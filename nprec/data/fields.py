@@ -32,11 +32,13 @@ _MAX_DIGITS = 15                                         # exact float64 integer
 
 
 def blocks(data: bytes, start: int, first_line: int,
-           size: int = BLOCK_BYTES) -> Iterator[tuple[np.ndarray, int]]:
+           size: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
     """Yield (buf, line number of its first line): uint8 views of whole lines of data[start:].
 
-    Every block ends with a newline (one is appended to the last block if the file lacks it).
+    Blocks hold about `size` bytes (default `BLOCK_BYTES`); every block ends with a newline
+    (one is appended to the last block if the file lacks it).
     """
+    size = size or BLOCK_BYTES
     n = len(data)
     a, line = start, first_line
     while a < n:

@@ -30,7 +30,7 @@ from nprec.data.fields import (
 )
 from nprec.data.files import PathLike, Text, load_text
 from nprec.data.formats import FORMATS, Layout, check_format, layout_for, sep_label
-from nprec.data.vocab import encode
+from nprec.data.vocab import encode, unknown_id_error
 from nprec.errors import DataError
 
 Vocabulary = np.ndarray | IdMap | None
@@ -144,9 +144,14 @@ def read_interactions(path: PathLike, format: str = "auto", *, member: str | Non
                   if r in layout.columns})
     cols = read_table(text, layout, kinds)
     lines = cols["lines"]
-    u = encode(cols["user"], users, unknown, what="user", source=text.name, lines=lines)
-    i = encode(cols["item"], items, unknown, what="item", source=text.name, lines=lines)
+    policy = "drop" if unknown == "error" else unknown      # report the earliest line
+    u = encode(cols["user"], users, policy, what="user", source=text.name, lines=lines)
+    i = encode(cols["item"], items, policy, what="item", source=text.name, lines=lines)
     keep = u.keep & i.keep
+    if unknown == "error" and not keep.all():
+        row = int(np.argmax(~keep))
+        what = "user" if not u.keep[row] else "item"
+        raise unknown_id_error(cols[what][row], what, f"{text.name}:{lines[row]}")
     user, item = u.index[keep], i.index[keep]
     ratings = cols["rating"][keep] if "rating" in cols else None
     times = cols["time"][keep] if "time" in cols else None

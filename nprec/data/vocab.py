@@ -44,6 +44,15 @@ def lookup(values: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return sorter[pos].astype(np.int64), ordered[pos] == values
 
 
+def unknown_id_error(value, what: str, where: str) -> DataError:
+    """The error for an id missing from a given vocabulary, at `where` (file:line)."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "backslashreplace")
+    return DataError(f"{where}: {what} {value!r} is not in the given {what} vocabulary "
+                     f"(pass unknown='drop' or 'extend' to accept it)")
+
+
 @dataclass
 class Encoded:
     """Dense indices of a column of raw ids.
@@ -93,9 +102,7 @@ def encode(raw: np.ndarray, vocab: np.ndarray | IdMap | None, unknown: str, *, w
         return Encoded(index[inverse], keep, given)
     if unknown == "error":
         row = int(np.argmax(~found[inverse]))
-        value = distinct[inverse[row]].item()
-        raise DataError(f"{source}:{lines[row]}: {what} {value!r} is not in the given {what} "
-                        f"vocabulary (pass unknown='drop' or 'extend' to accept it)")
+        raise unknown_id_error(distinct[inverse[row]], what, f"{source}:{lines[row]}")
     if unknown == "drop":
         return Encoded(index[inverse], found[inverse], given, n_unknown_rows=n_unknown)
     new = distinct[~found]                                              # sorted, distinct
