@@ -96,16 +96,37 @@ def sample_negatives(indptr: np.ndarray, indices: np.ndarray, users: np.ndarray,
 
 
 @njit(cache=True, inline="always")
+def _count_le(arr, lo, hi, x):
+    """#{j in [lo, hi) : arr[j] <= x} for arr non-decreasing on [lo, hi).
+
+    Branch-free binary search: the answer stays in [base, base + n] while n halves, and the
+    comparison becomes a conditional move, so random queries cost no mispredicted branches.
+    """
+    if hi <= lo:
+        return 0
+    base, n = lo, hi - lo
+    while n > 1:
+        half = n // 2
+        base = base + half if arr[base + half - 1] <= x else base
+        n -= half
+    return base - lo + (1 if arr[base] <= x else 0)
+
+
+@njit(cache=True, inline="always")
 def _complement_item(indices, lo, hi, r):
-    """The r-th item (0-based) not in the sorted row indices[lo:hi]: r + #{j : q_j <= r}."""
-    a, b = lo, hi                          # binary search for the first j with q_j > r
-    while a < b:
-        mid = (a + b) // 2
-        if indices[mid] - (mid - lo) <= r:
-            a = mid + 1
-        else:
-            b = mid
-    return r + (a - lo)
+    """The r-th item (0-based) not in the sorted row indices[lo:hi]: r + #{j : q_j <= r}.
+
+    Same branch-free search as `_count_le`, on q_j = indices[j] - (j - lo) computed on the fly.
+    """
+    if hi <= lo:
+        return r
+    base, n = lo, hi - lo
+    while n > 1:
+        half = n // 2
+        m = base + half - 1
+        base = base + half if indices[m] - (m - lo) <= r else base
+        n -= half
+    return r + base - lo + (1 if indices[base] - (base - lo) <= r else 0)
 
 
 @njit(cache=True, parallel=True)
@@ -228,14 +249,7 @@ def sample_cdf(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
 def _sample_cdf(cdf, u, out):
     # Parallel: draw k writes out[k] only.
     for k in prange(u.size):
-        a, b = 0, cdf.size                 # first j with cdf[j] > u[k]
-        while a < b:
-            mid = (a + b) // 2
-            if cdf[mid] <= u[k]:
-                a = mid + 1
-            else:
-                b = mid
-        out[k] = min(a, cdf.size - 1)
+        out[k] = min(_count_le(cdf, 0, cdf.size, u[k]), cdf.size - 1)
 
 
 # -- BPR triples -------------------------------------------------------------------------------
@@ -292,14 +306,7 @@ def _sample_bpr_triples(indptr, indices, n_items, u_entry, u_neg, users, pos, ne
     nnz = indices.size
     for k in prange(u_entry.size):
         e = min(np.int64(np.floor(u_entry[k] * nnz)), nnz - 1)
-        a, b = 0, indptr.size              # user = last row whose start is <= e
-        while a < b:
-            mid = (a + b) // 2
-            if indptr[mid] <= e:
-                a = mid + 1
-            else:
-                b = mid
-        user = a - 1
+        user = _count_le(indptr, 0, indptr.size, e) - 1   # last row whose start is <= e
         lo, hi = indptr[user], indptr[user + 1]
         n_free = n_items - (hi - lo)
         r = min(np.int64(np.floor(u_neg[k] * n_free)), n_free - 1)
