@@ -16,7 +16,7 @@ Every reader and step returns a JSON-ready record for the results file.
 """
 
 from nprec.data.containers import IdMap, Interactions, Sessions
-from nprec.data.download import ARCHIVES, cache_dir, download
+from nprec.data.downloads import ARCHIVES, cache_dir, download
 from nprec.data.formats import FORMATS, Format, detect_format
 from nprec.data.preprocess import (
     binarize,
