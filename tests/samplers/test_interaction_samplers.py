@@ -156,3 +156,16 @@ def test_user_batches_visit_every_user_once(case, bs, seed):
     ordered = list(user_batches(data, bs))
     np.testing.assert_array_equal(np.concatenate([b.users for b in ordered]),
                                   np.arange(data.n_users))
+
+
+def test_negatives_and_user_batches_are_reproducible_for_a_seed():
+    data = _random_data(np.random.default_rng(2))
+    users = np.arange(data.n_users)
+    for distinct in (False, True):
+        a = negatives_for_users(data, users, 5, np.random.default_rng(9), distinct=distinct)
+        b = negatives_for_users(data, users, 5, np.random.default_rng(9), distinct=distinct)
+        np.testing.assert_array_equal(a, b)
+    runs = [[b.users for b in user_batches(data, 8, np.random.default_rng(4))]
+            for _ in range(2)]
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)

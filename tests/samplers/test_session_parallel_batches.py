@@ -143,3 +143,25 @@ def test_sample_cache_default_store_is_scaled_to_n_sample():
     cache = SampleCache(np.ones(5), 1.0, 8, np.random.default_rng(0))
     assert cache.store.shape == (1024, 8)
     assert SampleCache(np.ones(5), 1.0, 20_000, np.random.default_rng(0)).n_blocks == 500
+
+
+def test_real_sessions_every_pair_once_in_time_order(shared_data):
+    path = shared_data / "session/rsc15_100k/yoochoose-clicks-100k_train_full.txt"
+    raw = np.loadtxt(path, delimiter="\t", skiprows=1)                  # SessionId ItemId Time
+    raw = raw[np.lexsort((raw[:, 2], raw[:, 0]))]
+    sid, items = raw[:, 0], np.unique(raw[:, 1], return_inverse=True)[1]
+    offsets = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1], True])
+    sessions = Sessions(offsets, items, int(items.max()) + 1, times=raw[:, 2])
+    batches = SessionParallelBatches(sessions, 32)
+    lengths = sessions.lengths()
+    assert batches.n_pairs == int(np.sum(lengths[lengths >= 2] - 1))
+    steps = list(batches)
+    assert sum(s.in_items.size for s in steps) == batches.n_pairs
+    assert steps[0].reset.all() and steps[-1].in_items.size < 32
+    # sessions start in time order: the session of each reset row, in order of appearance
+    session_of = np.repeat(np.arange(sessions.n_sessions), lengths)
+    started = session_of[batches.in_pos[batches.reset]]
+    assert np.all(np.diff(sessions.start_times()[started]) >= 0)
+    np.testing.assert_array_equal(np.sort(batches.in_pos),
+                                  np.setdiff1d(np.flatnonzero(lengths[session_of] >= 2),
+                                               offsets[1:] - 1))
