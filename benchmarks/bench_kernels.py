@@ -9,6 +9,7 @@ lists for 512 users over 37k items. The data are synthetic with the same shapes 
 popularity skew. Each kernel is first checked against its twin on these inputs (identical
 integers, floats within rounding), then both are timed (best of --repeat runs, after one
 warm-up call that also compiles), side by side in one process. The thread count is Numba's.
+Last, one epoch of each sampler of `nprec.samplers` is timed on the same synthetic data.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import time
 import numba
 import numpy as np
 
+from nprec.data import Interactions, Sessions
 from nprec.kernels import PAIRS
+from nprec.samplers import (
+    SessionParallelBatches,
+    bpr_batches,
+    pointwise_batches,
+    prefix_batches,
+    user_batches,
+)
 
 
 def _csr(rng, U, V, nnz):
@@ -109,10 +118,38 @@ def best_time(fn, args, repeat: int) -> float:
     return 1e3 * min(times)
 
 
+def sampler_epochs(rng, repeat: int) -> None:
+    """Time one full epoch of each sampler (batches generated and consumed, nothing else)."""
+    indptr, indices = _csr(rng, 6040, 3706, 1_000_000)
+    ml = Interactions(indptr, indices, 3706)
+    lengths = np.minimum(rng.geometric(0.25, 116_000) + 1, 200)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    yc = Sessions(offsets, rng.integers(0, 37_483, offsets[-1]), 37_483)
+    epochs = {
+        f"NCF pointwise, ML-1M ({ml.nnz:,} entries x 5), B=256":
+            lambda: pointwise_batches(ml, 4, 256, rng),
+        "BPR triples, ML-1M, B=1024": lambda: bpr_batches(ml, 1024, rng),
+        "user batches, ML-1M, B=500": lambda: user_batches(ml, 500, rng),
+        f"GRU4Rec session-parallel, {yc.n_events:,} events, B=32":
+            lambda: SessionParallelBatches(yc, 32),
+        "NARM prefixes, same sessions, B=512, bucket=20":
+            lambda: prefix_batches(yc, 512, rng, bucket=20),
+    }
+    print(f"\n{'sampler epoch':<55} {'batches':>8} {'ms':>9}")
+    for name, make in epochs.items():
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            n = sum(1 for _ in make())
+            times.append(time.perf_counter() - t0)
+        print(f"{name:<55} {n:8,d} {1e3 * min(times):9.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", nargs="*", default=None, help="kernel names to run")
+    parser.add_argument("--no-samplers", action="store_true", help="skip the epoch timings")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     table = cases(rng)
@@ -136,6 +173,8 @@ def main() -> None:
               f"{t_ref:9.2f} {t_ref / t_fast:7.1f}x", flush=True)
         if not ok:
             failed.append(name)
+    if not args.no_samplers and not args.only:
+        sampler_epochs(rng, max(1, args.repeat // 2))
     if failed:
         raise SystemExit(f"fast kernel differs from its twin: {', '.join(failed)}")
 
