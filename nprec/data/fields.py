@@ -117,10 +117,12 @@ class Fields:
     ends: np.ndarray
     lines: np.ndarray
     source: str
+    has_blanks: bool = True
 
     def column(self, j: int, what: str) -> Column:
-        return Column(self.buf, self.starts[:, j], self.ends[:, j], self.lines, self.source,
-                      what).trimmed()
+        col = Column(self.buf, self.starts[:, j], self.ends[:, j], self.lines, self.source,
+                     what)
+        return col.trimmed() if self.has_blanks else col
 
 
 def split_fixed(buf: np.ndarray, first_line: int, sep: int, n_fields: int, source: str,
@@ -149,7 +151,8 @@ def split_fixed(buf: np.ndarray, first_line: int, sep: int, n_fields: int, sourc
     starts = np.empty_like(D)                                           # (n, F)
     starts[:, 0] = line_start[kept]
     starts[:, 1:] = D[:, :-1] + 1
-    return Fields(buf, starts, D, first_line + kept, source)
+    return Fields(buf, starts, D, first_line + kept, source,
+                  has_blanks=bool((buf == 0x20).any()))
 
 
 @dataclass
@@ -223,6 +226,19 @@ def tokens_of(col: Column) -> np.ndarray:
     return np.ascontiguousarray(M).view(f"S{W}").ravel()
 
 
+def _row_any(mask: np.ndarray) -> np.ndarray:
+    """(n,) whether each row of an (n, W) boolean matrix has a True (W <= 64).
+
+    The rows are packed into bits and read as one uint64 each: no per-row reduction.
+    """
+    packed = np.packbits(mask, axis=1)                                  # (n, ceil(W / 8))
+    if packed.shape[1] == 1:
+        return packed[:, 0] != 0
+    words = np.zeros((mask.shape[0], 8), dtype=np.uint8)
+    words[:, :packed.shape[1]] = packed
+    return words.view(np.uint64)[:, 0] != 0
+
+
 def _split_sign(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(signed, negative, body length) of each field: an optional leading '+' or '-'."""
     lens = col.ends - col.starts
@@ -231,7 +247,7 @@ def _split_sign(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return signed, signed & (first == 0x2D), lens - signed
 
 
-def _integers(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def integer_values(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(values int64, ok, canonical): decimal integers of at most 18 digits.
 
     `canonical` marks the spelling an integer id must have to be read as a number: no '+',
@@ -245,7 +261,7 @@ def _integers(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return values, ok, ok
     M = _right_aligned(col.buf, col.ends, W) - np.uint8(0x30)           # (n, W) digits
     inside = np.arange(W) >= (W - dlen)[:, None]                        # (n, W)
-    ok &= ~((M > 9) & inside).any(axis=1)
+    ok &= ~_row_any((M > 9) & inside)
     values = _horner(np.where(inside & (M <= 9), M, 0))
     values[neg] *= -1
     lead = col.buf[np.minimum(col.starts + signed, col.buf.size - 1)]
@@ -256,7 +272,7 @@ def _integers(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def parse_int(col: Column) -> np.ndarray:
     """(n,) int64 values of a column that must hold integers."""
-    values, ok, _ = _integers(col)
+    values, ok, _ = integer_values(col)
     if not ok.all():
         raise col.fail(int(np.argmax(~ok)), "is not an integer")
     return values
@@ -269,7 +285,7 @@ def parse_ids(col: Column, integers: bool) -> tuple[np.ndarray | None, Column]:
     only in canonical spelling, and the caller turns the column into byte strings with
     `tokens_of` when some block's ids are not all integers (see `merge_ids`).
     """
-    values, ok, canonical = _integers(col)
+    values, ok, canonical = integer_values(col)
     if integers:
         if not ok.all():
             raise col.fail(int(np.argmax(~ok)), "is not an integer")
@@ -279,11 +295,16 @@ def parse_ids(col: Column, integers: bool) -> tuple[np.ndarray | None, Column]:
     return (values if canonical.all() else None), col
 
 
-def merge_ids(parts: list[tuple[np.ndarray | None, Column]]) -> np.ndarray:
-    """Concatenate per-block ids: int64 if every block's ids are integers, else byte strings."""
+def merge_ids(parts: list[tuple[np.ndarray | None, Column | None]]) -> np.ndarray:
+    """Concatenate per-block ids: int64 if every block's ids are integers, else byte strings.
+
+    A block parsed as integers holds canonical spellings only, so its byte strings are the
+    integers written out again; other blocks take their fields' bytes.
+    """
     if all(values is not None for values, _ in parts):
         return np.concatenate([values for values, _ in parts])
-    return np.concatenate([tokens_of(col) for _, col in parts])
+    return np.concatenate([values.astype("S") if values is not None else tokens_of(col)
+                           for values, col in parts])
 
 
 def _horner(digits: np.ndarray) -> np.ndarray:
@@ -294,7 +315,7 @@ def _horner(digits: np.ndarray) -> np.ndarray:
     return value
 
 
-def _decimals(col: Column) -> tuple[np.ndarray, np.ndarray]:
+def decimal_values(col: Column) -> tuple[np.ndarray, np.ndarray]:
     """(values float64, ok) for plain decimals `[+-]ddd[.ddd]` of at most 15 digits.
 
     The dot is read as a 0 digit: A = int("12" "0" "5") = 1205 for "12.5"; with f digits
@@ -311,11 +332,13 @@ def _decimals(col: Column) -> tuple[np.ndarray, np.ndarray]:
     d = M - np.uint8(0x30)
     is_digit = (d <= 9) & inside
     is_dot = (M == 0x2E) & inside
-    n_dots = is_dot.sum(axis=1)
-    ok &= ((is_digit | is_dot) == inside).all(axis=1) & (n_dots <= 1)
-    ok &= (is_digit.sum(axis=1) >= 1) & (blen - n_dots <= _MAX_DIGITS)
+    ok &= ~_row_any(inside & ~(is_digit | is_dot))                      # only digits, dots
+    dot_at = np.flatnonzero(is_dot)                                     # flat (row, column)
+    n_dots = np.bincount(dot_at // W, minlength=M.shape[0])             # (n,)
+    ok &= (n_dots <= 1) & (blen - n_dots >= 1) & (blen - n_dots <= _MAX_DIGITS)
     A = _horner(np.where(is_digit, d, 0))                               # (n,) dot read as 0
-    frac_digits = np.where(n_dots == 1, W - 1 - is_dot.argmax(axis=1), 0)   # (n,)
+    frac_digits = np.zeros(M.shape[0], dtype=np.int64)                  # (n,)
+    frac_digits[dot_at // W] = W - 1 - dot_at % W
     scale = 10 ** frac_digits                                           # (n,) int64
     mantissa = np.where(n_dots == 1, A // (scale * 10) * scale + A % scale, A)
     values = mantissa / _POW10[frac_digits]                             # (n,)
@@ -342,7 +365,7 @@ def _first_failing_cast(tokens: np.ndarray) -> tuple[np.ndarray | None, int]:
 
 def parse_float(col: Column) -> np.ndarray:
     """(n,) float64 values of a column of finite numbers."""
-    values, ok = _decimals(col)
+    values, ok = decimal_values(col)
     if not ok.all():
         rows = np.flatnonzero(~ok)
         empty = col.ends[rows] <= col.starts[rows]
@@ -406,7 +429,7 @@ def parse_datetime(col: Column) -> np.ndarray:
         if frac_rows.size:
             part = Column(col.buf, col.starts[frac_rows] + 19, col.starts[frac_rows]
                           + size[frac_rows], col.lines, col.source, col.what)
-            values, ok_f = _decimals(part)
+            values, ok_f = decimal_values(part)
             ok_f &= M[frac_rows, 19] == 0x2E
             frac[frac_rows] = np.where(ok_f, values, 0.0)
             ok_t[frac_rows] &= ok_f

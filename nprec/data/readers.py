@@ -32,6 +32,7 @@ from nprec.data.files import PathLike, Text, load_text
 from nprec.data.formats import FORMATS, Layout, check_format, layout_for, sep_label
 from nprec.data.vocab import encode, unknown_id_error
 from nprec.errors import DataError
+from nprec.kernels.parsing import DECIMAL, INTEGER, parse_numeric_fields
 
 Vocabulary = np.ndarray | IdMap | None
 
@@ -50,6 +51,7 @@ def _parse_time(col) -> np.ndarray:
             raise number_error from None
 
 
+_FAST = {"id": INTEGER, "int": INTEGER, "float": DECIMAL, "time": DECIMAL}
 _PARSERS = {"float": parse_float, "int": parse_int, "time": _parse_time,
             "datetime": parse_datetime}
 
@@ -67,7 +69,20 @@ def read_table(text: Text, layout: Layout, kinds: dict[str, str]) -> dict[str, n
     start, first = (header_line(data)[1:] if layout.header else (0, 1))
     parts: dict[str, list] = {role: [] for role in kinds}
     lines = []
+    fast = all(kind in _FAST for kind in kinds.values())
+    fast_kinds = np.zeros(layout.n_fields, dtype=np.int64)
+    for role, kind in kinds.items():
+        fast_kinds[layout.columns[role]] = _FAST.get(kind, 0)
     for buf, line in blocks(data, start, first):
+        if fast:                     # one compiled pass; blocks it cannot take fall through
+            ints, floats, index, bad = parse_numeric_fields(buf, sep_byte, fast_kinds)
+            if bad < 0:
+                lines.append(line + index)
+                for role, kind in kinds.items():
+                    j = layout.columns[role]
+                    values = ints[:, j] if fast_kinds[j] == INTEGER else floats[:, j]
+                    parts[role].append((values, None) if kind == "id" else values)
+                continue
         fields = split_fixed(buf, line, sep_byte, layout.n_fields, text.name, sep_label(sep))
         if fields.lines.size == 0:
             continue
@@ -78,7 +93,7 @@ def read_table(text: Text, layout: Layout, kinds: dict[str, str]) -> dict[str, n
                 parts[role].append(parse_ids(col, layout.integer_ids))
             else:
                 parts[role].append(_PARSERS[kind](col))
-    if not lines:
+    if not sum(part.size for part in lines):
         raise DataError(f"{text.name}: no data lines")
     out = {role: (merge_ids(p) if kinds[role] == "id" else np.concatenate(p))
            for role, p in parts.items()}
@@ -87,18 +102,25 @@ def read_table(text: Text, layout: Layout, kinds: dict[str, str]) -> dict[str, n
 
 
 def _dedupe_latest(key: np.ndarray, times: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Sort rows by key (then time, then file order) and mark the last row of each key.
+    """Sort rows by key and mark the latest row of each key (by time, then file order).
 
-    Returns (order, last): `order` sorts the rows; `last[k]` is True for the sorted row k
-    that is the latest of its key.
+    Returns (order, last): `order` sorts the rows by key; `last[k]` is True for the sorted
+    row k that is the latest of its key. Rows are in file order, so a stable sort by key
+    leaves equal keys in file order; only the rows of repeated keys are then re-sorted by
+    time (stably, so equal times stay in file order).
     """
-    if times is None:
-        order = np.argsort(key, kind="stable")                          # ties: file order
-    else:
-        order = np.lexsort((times, key))                                # stable: file order
-    key = key[order]
+    order = np.argsort(key, kind="stable")                              # (n,)
+    sorted_key = key[order]
+    repeat = sorted_key[1:] == sorted_key[:-1]                          # (n - 1,)
+    if times is not None and repeat.any():
+        member = np.zeros(key.size, dtype=bool)                         # rows of repeated keys
+        member[1:] |= repeat
+        member[:-1] |= repeat
+        rows = np.flatnonzero(member)
+        group = order[rows]
+        order[rows] = group[np.lexsort((times[group], key[group]))]
     last = np.ones(key.size, dtype=bool)
-    last[:-1] = key[1:] != key[:-1]
+    last[:-1] = ~repeat
     return order, last
 
 
