@@ -59,14 +59,48 @@ class DataSettings:
         "help": "iterative k-core: users need at least this many items (0 = off)"})
     min_item_users: int = dataclasses.field(default=0, metadata={
         "help": "iterative k-core: items need at least this many users (0 = off)"})
+    valid: str = dataclasses.field(default="auto", metadata={
+        "help": "validation: 'auto' = carved from the training data by the protocol's rule, "
+                "'none' = train on all of it for a fixed number of epochs, or a file "
+                "(session data)"})
+    test_days: float | None = dataclasses.field(default=None, metadata={
+        "help": "sessions: test (and validation) = sessions ending in the last N days "
+                "(default 1 when the data has timestamps)"})
+    test_fraction: float = dataclasses.field(default=0.1, metadata={
+        "help": "sessions without timestamps: the last fraction of sessions; ratings: the "
+                "random fraction of ratings held out"})
+    dedupe_consecutive: bool = dataclasses.field(default=False, metadata={
+        "help": "sessions: remove repeated consecutive clicks on the same item"})
+    min_session_length: int = dataclasses.field(default=0, metadata={
+        "help": "sessions: drop sessions shorter than this (0 = off)"})
+    min_item_support: int = dataclasses.field(default=0, metadata={
+        "help": "sessions: drop items with fewer events than this (0 = off)"})
+    unknown_test_items: str = dataclasses.field(default="drop", metadata={
+        "help": "test items never seen in training: 'drop' their events (GRU4Rec) or "
+                "'extend' the candidates with them (they count as misses; SR-GNN/NARM)"})
+    heldout_users: float = dataclasses.field(default=0.1, metadata={
+        "help": "strong generalisation: validation users = test users = this fraction of "
+                "the users (or this many, if >= 1)"})
+    held_out_fraction: float = dataclasses.field(default=0.2, metadata={
+        "help": "strong generalisation: share of a held-out user's items to predict"})
+    negatives_file: str = dataclasses.field(default="", metadata={
+        "help": "ncf-loo99: the official .test.negative file (default: 99 seeded samples)"})
     synthetic_users: int = dataclasses.field(default=2000, metadata={
-        "help": "users (or sessions x 10) of the built-in synthetic data"})
+        "help": "users of the built-in synthetic data (sessions: 10x as many sessions)"})
     synthetic_items: int = dataclasses.field(default=1000, metadata={
         "help": "items of the built-in synthetic data"})
 
     def __post_init__(self) -> None:
         check(self.min_user_items >= 0, "data.min_user_items", "must be >= 0")
         check(self.min_item_users >= 0, "data.min_item_users", "must be >= 0")
+        check(self.test_days is None or self.test_days > 0, "data.test_days", "must be > 0")
+        check(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
+        check(self.min_session_length >= 0, "data.min_session_length", "must be >= 0")
+        check(self.min_item_support >= 0, "data.min_item_support", "must be >= 0")
+        check(self.unknown_test_items in ("drop", "extend"), "data.unknown_test_items",
+              f"must be drop or extend, got {self.unknown_test_items!r}")
+        check(self.heldout_users > 0, "data.heldout_users", "must be > 0")
+        check(0 < self.held_out_fraction < 1, "data.held_out_fraction", "must be in (0, 1)")
         check(self.synthetic_users >= 10, "data.synthetic_users", "must be >= 10")
         check(self.synthetic_items >= 10, "data.synthetic_items", "must be >= 10")
 
@@ -108,6 +142,8 @@ class EvalSettings:
         "help": "ranking cutoffs, e.g. 10 or 1,5,10,20"})
     ties: str = dataclasses.field(default="pessimistic", metadata={
         "help": "tie policy of the ranking metrics: pessimistic, optimistic or expected"})
+    metrics: list[str] = dataclasses.field(default_factory=list, metadata={
+        "help": "metrics to compute (default: the protocol's, e.g. hit,ndcg for loo-full)"})
     metric: str = dataclasses.field(default="", metadata={
         "help": "validation metric that selects the best epoch (default: the protocol's)"})
 

@@ -103,7 +103,7 @@ def _progress(batches: Iterable, epoch: int, epochs: int, show: bool) -> Iterabl
 
     total = len(batches) if hasattr(batches, "__len__") else None
     return tqdm(batches, total=total, desc=f"epoch {epoch}/{epochs}", unit="batch",
-                leave=False, dynamic_ncols=True)
+                leave=False, dynamic_ncols=True, disable=None)
 
 
 def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Iterable], *,
@@ -137,6 +137,8 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
         for that epoch, so the best checkpoint on disk stays the last good one.
     """
     state = state or FitState()
+    if state.stopped:
+        return state
     sign = 1.0 if higher_is_better(metric) else -1.0
     for epoch in range(state.epoch + 1, epochs + 1):
         rng = epoch_rng(seed, epoch)

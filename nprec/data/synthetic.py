@@ -27,7 +27,7 @@ def _gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors: int = 8,
                            mean_items: float = 40.0, min_items: int = 5,
                            temperature: float = 0.5, popularity: float = 0.7,
-                           seed: int = 0) -> Interactions:
+                           ratings: bool = False, seed: int = 0) -> Interactions:
     """Implicit feedback with latent user/item factors and a Zipf-like popularity bias.
 
     Each user u draws n_u items without replacement with probability ∝
@@ -35,10 +35,12 @@ def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors:
     expected norm, b_i = -popularity · log(1 + rank_i) and n_u is log-normal around
     `mean_items` (at least `min_items`). Sampling without replacement uses the Gumbel top-k
     trick on the whole (U, V) matrix at once. Timestamps: each user's items are ordered
-    randomly in time, one per simulated minute after a per-user start day.
+    randomly in time, one per simulated minute after a per-user start day. With
+    `ratings=True` every entry also gets a 1-5 star rating that grows with the affinity
+    p_u · q_i (standardised, plus N(0, 0.5²) noise, rounded), for explicit-feedback models.
 
     Returns:
-        `Interactions` with raw ids 1..U and 1..V and timestamps.
+        `Interactions` with raw ids 1..U and 1..V and timestamps (and ratings).
     """
     if n_items < min_items + 1:
         raise ValueError("synthetic_interactions: need more items than min_items")
@@ -62,7 +64,12 @@ def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors:
     offsets = np.concatenate([[0], np.cumsum(n_u)[:-1]])                # (U,)
     minute[rank] = np.arange(users.size) - np.repeat(offsets, n_u)
     times = 1.0e9 + start[users] + 60.0 * minute                        # (nnz,)
-    return Interactions.from_indices(users, items, n_users, n_items, times=times,
+    stars = None
+    if ratings:
+        affinity = np.einsum("nf,nf->n", P[users], Q[items])            # (nnz,)
+        z = (affinity - affinity.mean()) / affinity.std()
+        stars = np.clip(np.round(3.5 + z + 0.5 * rng.standard_normal(z.size)), 1, 5)
+    return Interactions.from_indices(users, items, n_users, n_items, times=times, ratings=stars,
                                      user_ids=np.arange(1, n_users + 1),
                                      item_ids=np.arange(1, n_items + 1))
 

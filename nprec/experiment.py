@@ -1,0 +1,288 @@
+"""The driver behind `nprec train`: settings -> data -> model -> fit -> test -> run directory.
+
+    settings = resolve_settings("mf", sets=["factors=32"])
+    results = train_run(settings, new_run_dir(None, "mf"))
+
+`resolve_settings` merges the model's defaults, a TOML file, `--params`, `--set` and the
+command's flags. `train_run` loads the data by protocol (`nprec.run_data`), builds the model,
+trains it with `nprec.train.fit` (validation every `eval_every` epochs, `best.npz` when the
+validation metric improves, `last.npz` after every epoch), evaluates the best epoch on the
+test split and writes `results.json`. `resume_run` continues from `last.npz`. Models without
+a training loop (the baselines) are fitted once instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from nprec.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from nprec.config import (
+    DataSettings,
+    EvalSettings,
+    Settings,
+    TrainSettings,
+    apply,
+    parse_assignments,
+    read_toml,
+    to_toml,
+)
+from nprec.errors import CheckpointError, ConfigError, NprecError
+from nprec.evaluation import check_metric, evaluate
+from nprec.models import model_module
+from nprec.optim import SGD, Adagrad, Adam
+from nprec.run_data import RunData, check_protocol, load_run_data
+from nprec.runs import peak_memory_mb, versions, write_results, write_text_atomic
+from nprec.train import FitState, fit, init_rng
+
+DEFAULT_METRIC = {"loo-full": "ndcg@10", "ncf-loo99": "ndcg@10", "next-item": "mrr@20",
+                  "strong-generalization": "ndcg@100", "rating-holdout": "rmse"}
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+def default_settings(model_name: str) -> Settings:
+    """The settings of a model before any user input: dataclass defaults + model DEFAULTS."""
+    module = model_module(model_name)
+    base = Settings(model_name, module.Config(), DataSettings(), TrainSettings(),
+                    EvalSettings())
+    return apply(base, getattr(module, "DEFAULTS", {}), f"defaults of {model_name}")
+
+
+def resolve_settings(model_name: str, *, config_file: str | None = None,
+                     sets: list[str] | None = None, params: str | None = None,
+                     flags: dict[str, Any] | None = None) -> Settings:
+    """Merge, in order: defaults, config file, --params, --set, explicit flags.
+
+    `flags` maps setting keys (`data.path`, `model.factors`, ...) to values from the
+    command's own options; None values are ignored. A flag whose setting the model lacks is
+    a `ConfigError` naming the flag.
+    """
+    module = model_module(model_name)
+    aliases = getattr(module, "ALIASES", {})
+    settings = default_settings(model_name)
+    if config_file:
+        flat = read_toml(config_file)
+        named = flat.pop("model_name", model_name)
+        if named != model_name:
+            raise ConfigError(f"{config_file}: the file configures model {named!r}, "
+                              f"not {model_name!r}")
+        settings = apply(settings, flat, config_file, aliases)
+    if params:
+        settings = apply(settings, parse_assignments([params], "--params", separator=","),
+                         "--params", aliases)
+    if sets:
+        settings = apply(settings, parse_assignments(sets), "--set", aliases)
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        section, name = key.split(".")
+        if name not in {f.name for f in dataclasses.fields(settings.section(section))}:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag}: model {model_name!r} has no option {name!r}")
+        settings = apply(settings, {key: value}, f"--{name}")
+    check_protocol(settings.eval.protocol, module.KIND, model_name)
+    return settings
+
+
+def settings_from_dict(d: dict[str, Any], origin: str) -> Settings:
+    """Rebuild `Settings` from `Settings.to_dict()` output (a checkpoint's meta)."""
+    try:
+        model_name = d["model_name"]
+        flat = {f"{s}.{k}": v for s in ("model", "data", "train", "eval") for k, v in d[s].items()}
+    except (KeyError, TypeError, AttributeError):
+        raise CheckpointError(f"{origin}: the run's settings are missing or malformed") from None
+    try:
+        return apply(default_settings(model_name), flat, origin)
+    except ConfigError as exc:
+        raise CheckpointError(f"{origin}: settings this nprec cannot use ({exc})") from None
+
+
+def make_optimizer(config: Any) -> Any:
+    """The optimizer a model's config names: `optimizer`, `learning_rate`, `momentum`."""
+    name = getattr(config, "optimizer", "adam")
+    lr = config.learning_rate
+    momentum = getattr(config, "momentum", 0.0)
+    if name == "adam":
+        return Adam(lr)
+    if name == "adagrad":
+        return Adagrad(lr, momentum=momentum)
+    if name == "sgd":
+        return SGD(lr, momentum=momentum)
+    raise ConfigError(f"model.optimizer: unknown optimizer {name!r} (sgd, adagrad, adam)")
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+def _checkpoint(settings: Settings, model: Any, data: RunData, state: FitState | None,
+                optimizer: Any = None) -> Checkpoint:
+    arrays: dict[str, np.ndarray] = {"user_ids": data.user_ids, "item_ids": data.item_ids}
+    if data.kind in ("interactions", "ratings"):
+        arrays["train_indptr"] = data.train.indptr
+        arrays["train_indices"] = data.train.indices
+    for name, value in getattr(model, "state_arrays", dict)().items():
+        arrays[f"state/{name}"] = value
+    meta = {"model_name": settings.model_name, "settings": settings.to_dict(),
+            "kind": data.kind, "n_users": data.n_users, "n_items": data.n_items,
+            "fit_state": None if state is None else state.to_dict()}
+    return Checkpoint(meta, params=dict(model.params),
+                      optim={} if optimizer is None else optimizer.state_dict(),
+                      arrays=arrays)
+
+
+def build_model(settings: Settings, n_users: int, n_items: int) -> tuple[ModuleType, Any]:
+    """The model module and a freshly initialised model (seeded by the run seed)."""
+    module = model_module(settings.model_name)
+    model = module.Model(settings.model, n_users, n_items, rng=init_rng(settings.train.seed),
+                         dtype=np.dtype(settings.train.dtype))
+    return module, model
+
+
+def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
+    """Copy a checkpoint's parameters into `model`, checking names, shapes and dtypes."""
+    if set(ckpt.params) != set(model.params):
+        raise CheckpointError(f"{origin}: parameters {sorted(ckpt.params)} do not match the "
+                              f"model's {sorted(model.params)}")
+    for name, value in ckpt.params.items():
+        current = model.params[name]
+        if value.shape != current.shape:
+            raise CheckpointError(f"{origin}: parameter {name!r} has shape {value.shape}, the "
+                                  f"model expects {current.shape}")
+        model.params[name] = value.astype(current.dtype, copy=False)
+    state = {k.removeprefix("state/"): v for k, v in ckpt.arrays.items()
+             if k.startswith("state/")}
+    if state:
+        model.load_state_arrays(state)
+
+
+# -- training --------------------------------------------------------------------------------
+
+def _is_trained(model: Any) -> bool:
+    return hasattr(model, "forward") and hasattr(model, "batches")
+
+
+def _metric(settings: Settings) -> str:
+    return settings.eval.metric or DEFAULT_METRIC[settings.eval.protocol]
+
+
+def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
+              log: Any = None, resume: Checkpoint | None = None) -> dict[str, Any]:
+    """Train and test one run into `run_dir`; returns the results dict (also written)."""
+    started = time.perf_counter()
+    if resume is None:
+        write_text_atomic(run_dir / "config.toml", to_toml(settings))
+    data = load_run_data(settings, model_module(settings.model_name).KIND)
+    loaded = time.perf_counter()
+    _, model = build_model(settings, data.n_users, data.n_items)
+    metric = _metric(settings)
+    check_metric(settings, metric)
+    state: FitState | None = None
+    if _is_trained(model):
+        optimizer = make_optimizer(settings.model)
+        if resume is not None:
+            restore_params(model, resume, str(run_dir / "last.npz"))
+            optimizer.load_state_dict(resume.optim)
+            state = FitState.from_dict(resume.meta["fit_state"])
+        else:
+            state = FitState()
+            save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, state,
+                                                              optimizer))
+
+        def on_epoch_end(st: FitState, improved: bool) -> None:
+            if improved:
+                save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, st))
+            save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, st,
+                                                              optimizer))
+
+        validate = None
+        if data.valid is not None:
+            def validate() -> dict[str, float]:
+                return evaluate(model, data, "valid", settings)["metrics"]
+
+        state = fit(model, optimizer, lambda rng: model.batches(data.fit, rng),
+                    epochs=settings.train.epochs, seed=settings.train.seed,
+                    evaluate=validate, metric=metric, patience=settings.train.patience,
+                    eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
+                    state=state, progress=progress, log=log)
+        best = load_checkpoint(run_dir / "best.npz", settings.model_name)
+        restore_params(model, best, str(run_dir / "best.npz"))
+    else:
+        model.fit(data.fit)
+        save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, None))
+    trained = time.perf_counter()
+    valid = evaluate(model, data, "valid", settings) if data.valid is not None else None
+    test = evaluate(model, data, "test", settings)
+    if log is not None:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in test["metrics"].items())
+        log(f"test ({test['protocol']}, {test['ties']} ties): {shown}")
+    finished = time.perf_counter()
+    results = {
+        "model": settings.model_name,
+        "status": "completed" if state is None or not state.stopped else "stopped early",
+        "settings": settings.to_dict(),
+        "seed": settings.train.seed,
+        "data": data.record,
+        "protocol": {"name": settings.eval.protocol, "metric": metric,
+                     "ties": settings.eval.ties, "test": _protocol_settings(test)},
+        "history": [] if state is None else state.history,
+        "best": None if state is None else state.best,
+        "stopped": "" if state is None else state.stopped,
+        "valid": None if valid is None else valid["metrics"],
+        "test": test["metrics"],
+        "test_by_ties": test.get("by_ties"),
+        "seconds": {"total": finished - started, "load": loaded - started,
+                    "train": trained - loaded, "test": finished - trained},
+        "peak_memory_mb": peak_memory_mb(),
+        "versions": versions(),
+    }
+    write_results(run_dir, results)
+    return results
+
+
+def _protocol_settings(report: dict[str, Any]) -> dict[str, Any]:
+    return {"rows": report.get("rows"), **report.get("settings", {})}
+
+
+def resume_run(run_dir: Path, *, progress: bool = True, log: Any = None) -> dict[str, Any]:
+    """Continue an interrupted run from its `last.npz` with the run's own settings."""
+    last = run_dir / "last.npz"
+    if (run_dir / "results.json").is_file():
+        raise ConfigError(f"--resume {run_dir}: the run is complete (results.json exists)")
+    if not last.is_file():
+        raise CheckpointError(f"--resume {run_dir}: no last.npz to resume from")
+    ckpt = load_checkpoint(last)
+    settings = settings_from_dict(ckpt.meta.get("settings"), str(last))
+    if ckpt.meta.get("fit_state") is None:
+        raise CheckpointError(f"{last}: the checkpoint holds no training state")
+    return train_run(settings, run_dir, progress=progress, log=log, resume=ckpt)
+
+
+def load_trained(run: str | Path) -> tuple[Settings, Any, Checkpoint]:
+    """The settings, the model with its best parameters, and the checkpoint of a run.
+
+    `run` is a run directory (its best.npz is used) or a checkpoint file.
+    """
+    path = Path(run)
+    ckpt_path = path if path.suffix == ".npz" else path / "best.npz"
+    if not ckpt_path.is_file():
+        raise CheckpointError(f"{run}: no checkpoint (expected {ckpt_path})")
+    ckpt = load_checkpoint(ckpt_path)
+    settings = settings_from_dict(ckpt.meta.get("settings"), str(ckpt_path))
+    try:
+        n_users, n_items = int(ckpt.meta["n_users"]), int(ckpt.meta["n_items"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{ckpt_path}: the checkpoint lacks the data sizes") from None
+    try:
+        _, model = build_model(settings, n_users, n_items)
+    except NprecError as exc:
+        raise CheckpointError(f"{ckpt_path}: cannot rebuild the model ({exc})") from None
+    restore_params(model, ckpt, str(ckpt_path))
+    for key in ("user_ids", "item_ids"):
+        if key not in ckpt.arrays:
+            raise CheckpointError(f"{ckpt_path}: the checkpoint lacks the raw {key}")
+    return settings, model, ckpt

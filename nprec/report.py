@@ -1,0 +1,96 @@
+"""Reading finished runs: the `compare` table and the `plot` learning curves."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from nprec.errors import NprecError
+from nprec.runs import existing_run_dir, read_results
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table with left-aligned text and right-aligned numbers."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+
+    def fmt(row: list[str]) -> str:
+        cells = []
+        for value, width in zip(row, widths, strict=True):
+            text = str(value)
+            numeric = text.replace(".", "", 1).replace("-", "", 1).isdigit()
+            cells.append(text.rjust(width) if numeric else text.ljust(width))
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule] + [fmt(r) for r in rows])
+
+
+def epoch_seconds(results: dict[str, Any]) -> float | None:
+    """Median training seconds per epoch of a run (None if it had no epochs)."""
+    history = results.get("history") or []
+    times = [h["seconds"] for h in history if "seconds" in h]
+    return statistics.median(times) if times else None
+
+
+def compare_runs(runs: list[str]) -> str:
+    """A table of the test metrics and timings of several runs, one row per run."""
+    loaded = []
+    for run in runs:
+        path = existing_run_dir(run, need="results.json")
+        loaded.append((path, read_results(path)))
+    metrics: list[str] = []
+    for _, res in loaded:
+        for key in (res.get("test") or {}):
+            if key not in metrics:
+                metrics.append(key)
+    header = ["run", "model", "protocol", "best epoch"] + metrics + ["s/epoch", "total s"]
+    rows = []
+    for path, res in loaded:
+        test = res.get("test") or {}
+        sec = epoch_seconds(res)
+        best = (res.get("best") or {}).get("epoch", "")
+        rows.append([str(path), res.get("model", "?"),
+                     (res.get("protocol") or {}).get("name", "?"), str(best)]
+                    + [f"{test[m]:.4f}" if m in test else "" for m in metrics]
+                    + ["" if sec is None else f"{sec:.2f}",
+                       f"{(res.get('seconds') or {}).get('total', 0.0):.1f}"])
+    return format_table(header, rows)
+
+
+def plot_run(run: str, out: str | None = None) -> Path:
+    """Learning curves (training loss and validation metrics per epoch) to a PNG file."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise NprecError("plot needs matplotlib: pip install 'nprec[plot]'") from None
+    path = existing_run_dir(run, need="results.json")
+    res = read_results(path)
+    history = res.get("history") or []
+    if not history:
+        raise NprecError(f"{path}: the run has no epochs to plot")
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [h["loss"] for h in history], marker="o")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_title(f"{res.get('model', '')} training loss")
+    valid = [(h["epoch"], h["valid"]) for h in history if h.get("valid")]
+    keys = list(valid[0][1]) if valid else []
+    for key in keys:
+        ax_val.plot([e for e, _ in valid], [v[key] for _, v in valid], marker="o", label=key)
+    best = (res.get("best") or {}).get("epoch")
+    if best:
+        ax_val.axvline(best, color="grey", linestyle="--", label=f"best epoch {best}")
+    ax_val.set_xlabel("epoch")
+    ax_val.set_title("validation metrics")
+    if keys or best:
+        ax_val.legend(fontsize="small")
+    fig.tight_layout()
+    target = Path(out) if out else path / "curves.png"
+    fig.savefig(target, dpi=100)
+    plt.close(fig)
+    return target
