@@ -6,6 +6,12 @@
   function taking the model and the split and returning metrics plus the settings used.
 """
 
+from nprec.metrics.protocols import (
+    evaluate_loo_full,
+    evaluate_ncf_loo99,
+    evaluate_next_item,
+    evaluate_strong_generalization,
+)
 from nprec.metrics.ranking import (
     ALL_METRICS,
     RankingEvaluator,
@@ -18,6 +24,10 @@ __all__ = [
     "ALL_METRICS",
     "RankingEvaluator",
     "as_csr_rows",
+    "evaluate_loo_full",
+    "evaluate_ncf_loo99",
+    "evaluate_next_item",
     "evaluate_rankings",
+    "evaluate_strong_generalization",
     "per_row_metric",
 ]
