@@ -73,7 +73,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--resume continues a run with its own settings; remove "
                               f"{', '.join(given)}")
         run_dir = existing_run_dir(args.resume, need="")
-        print(f"nprec: resuming {run_dir}", file=sys.stderr)
         return _finish_training(lambda: resume_run(run_dir, progress=progress, log=log),
                                 run_dir, created=False)
     if not args.model:
@@ -89,7 +88,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 params=args.params, flags=flags)
     existed = args.out is not None and Path(args.out).exists()
     run_dir = new_run_dir(args.out, args.model)
-    print(f"nprec: training {args.model} -> {run_dir}", file=sys.stderr)
     return _finish_training(
         lambda: train_run(settings, run_dir, progress=progress and settings.train.progress,
                           log=log),

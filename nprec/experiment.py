@@ -87,6 +87,7 @@ def resolve_settings(model_name: str, *, config_file: str | None = None,
             raise ConfigError(f"{flag}: model {model_name!r} has no option {name!r}")
         settings = apply(settings, {key: value}, f"--{name}")
     check_protocol(settings.eval.protocol, module.KIND, model_name)
+    check_metric(settings, _metric(settings))
     return settings
 
 
@@ -178,9 +179,11 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
         write_text_atomic(run_dir / "config.toml", to_toml(settings))
     data = load_run_data(settings, model_module(settings.model_name).KIND)
     loaded = time.perf_counter()
+    if log is not None:
+        log(f"nprec: {settings.model_name} on {data.n_users} users, {data.n_items} items "
+            f"({settings.eval.protocol}) -> {run_dir}")
     _, model = build_model(settings, data.n_users, data.n_items)
     metric = _metric(settings)
-    check_metric(settings, metric)
     state: FitState | None = None
     if _is_trained(model):
         optimizer = make_optimizer(settings.model)

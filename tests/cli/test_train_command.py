@@ -1,0 +1,160 @@
+"""`nprec train` end to end on small synthetic data: results, checkpoints, resume, refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nprec import commands
+from nprec.checkpoint import load_checkpoint
+from nprec.cli import main
+
+SMALL = ["--set", "synthetic_users=300", "--set", "synthetic_items=150", "--set", "factors=16",
+         "--quiet"]
+
+
+def _train(tmp_path, name, *extra):
+    out = tmp_path / name
+    assert main(["train", "mf", "--out", str(out), *SMALL, *extra]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_train_writes_a_complete_run_directory(tmp_path, capsys):
+    out, res = _train(tmp_path, "run", "--epochs", "3")
+    assert sorted(p.name for p in out.iterdir()) == ["best.npz", "config.toml", "last.npz",
+                                                     "results.json"]
+    assert [h["epoch"] for h in res["history"]] == [1, 2, 3]
+    assert set(res["test"]) == {"hit@10", "ndcg@10"}
+    assert res["test_by_ties"]["optimistic"]["hit@10"] >= res["test"]["hit@10"]
+    assert res["best"]["epoch"] in (1, 2, 3) and res["status"] == "completed"
+    for key in ("data", "protocol", "seconds", "peak_memory_mb", "versions", "seed"):
+        assert key in res
+    best = load_checkpoint(out / "best.npz", "mf")
+    assert best.meta["fit_state"]["epoch"] == res["best"]["epoch"]
+    assert "test hit@10" in capsys.readouterr().out
+
+
+def test_mf_clearly_beats_popularity_on_the_synthetic_data(tmp_path):
+    _, res = _train(tmp_path, "mf", "--epochs", "8")
+    _, pop = _train_pop(tmp_path)
+    assert res["test"]["ndcg@10"] > 1.5 * pop["test"]["ndcg@10"]
+
+
+def _train_pop(tmp_path):
+    out = tmp_path / "pop"
+    assert main(["train", "pop", "--out", str(out), "--set", "synthetic_users=300",
+                 "--set", "synthetic_items=150", "--quiet"]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_same_seed_same_results_and_config_repeats_the_run(tmp_path):
+    a, ra = _train(tmp_path, "a", "--epochs", "2", "--seed", "5")
+    b = tmp_path / "b"
+    assert main(["train", "mf", "--out", str(b), "--config", str(a / "config.toml"),
+                 "--quiet"]) == 0
+    rb = json.loads((b / "results.json").read_text())
+    assert ra["test"] == rb["test"]
+    assert [h["loss"] for h in ra["history"]] == [h["loss"] for h in rb["history"]]
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    _, full = _train(tmp_path, "full", "--epochs", "4")
+
+    def interrupt_in_epoch_3(line: str) -> None:
+        if line.startswith("epoch   3"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "cut"
+    monkeypatch.setattr(commands, "_log", interrupt_in_epoch_3)
+    assert main(["train", "mf", "--out", str(out), "--epochs", "4",
+                 *[a for a in SMALL if a != "--quiet"]]) == 130
+    assert not (out / "results.json").exists()
+    assert load_checkpoint(out / "last.npz").meta["fit_state"]["epoch"] == 2
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    resumed = json.loads((out / "results.json").read_text())
+    assert resumed["test"] == full["test"]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
+
+
+def test_existing_non_empty_out_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["train", "mf", "--out", str(out), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nprec: error: --out") and err.count("\n") == 1
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_completed_run_cannot_be_resumed(tmp_path, capsys):
+    out, _ = _train(tmp_path, "done", "--epochs", "1")
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "the run is complete" in capsys.readouterr().err
+
+
+def test_python_dash_m_and_version_work():
+    res = subprocess.run([sys.executable, "-m", "nprec", "--version"], capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 0 and res.stdout.startswith("nprec ")
+
+
+def test_unknown_option_from_the_shell_is_one_line_and_status_2(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "nprec", "train", "mf", "--set", "nope=1",
+                          "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 2
+    assert res.stderr == "nprec: error: --set: unknown option 'nope' for model 'mf'\n"
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["train", "mf", "--set", "learning_rate=-0.1"], "model.learning_rate: must be > 0"),
+    (["train", "mf", "-k", "0"], "cutoffs must be >= 1"),
+    (["train", "mf", "--protocol", "next-item"], "needs sessions data"),
+    (["train", "mf", "--layers", "8,4"], "--layers: model 'mf' has no option 'layers'"),
+    (["train", "mf", "--set", "eval.metric=mrr@20"], "eval.metric: 'mrr@20' is not computed"),
+    (["train", "mf", "--epochs", "x"], "invalid int value"),
+    (["train"], "name a MODEL"),
+    (["train", "--resume", "/nonexistent/run"], "no such run directory"),
+])
+def test_bad_train_options_are_one_line_errors(tmp_path, capsys, argv, message):
+    assert main(argv + ["--out", str(tmp_path / "o")] if argv[-1] != "/nonexistent/run"
+                else argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nprec: error: ") and err.count("\n") == 1
+    assert message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_options_lists_the_model_options(capsys):
+    assert main(["train", "mf", "--options"]) == 0
+    out = capsys.readouterr().out
+    assert "model.factors" in out and "train.epochs" in out and "data.valid" in out
+
+
+def test_nan_loss_stops_training_and_keeps_the_best_checkpoint(tmp_path, monkeypatch, capsys):
+    from nprec.models import mf
+
+    real_forward = mf.Model.forward
+    calls = {"n": 0}
+
+    def forward(self, batch):
+        calls["n"] += 1
+        loss, cache = real_forward(self, batch)
+        return (np.float32("nan") if calls["n"] > 60 else loss), cache
+
+    monkeypatch.setattr(mf.Model, "forward", forward)
+    out = tmp_path / "nan"
+    assert main(["train", "mf", "--out", str(out), "--epochs", "5", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "the training loss became nan in epoch" in err and "step" in err
+    best = load_checkpoint(out / "best.npz")
+    assert best.meta["fit_state"]["epoch"] >= 1
+    assert all(np.isfinite(p).all() for p in best.params.values())
