@@ -173,6 +173,7 @@ def main() -> None:
               f"{t_ref:9.2f} {t_ref / t_fast:7.1f}x", flush=True)
         if not ok:
             failed.append(name)
+    print(f"Numba threading layer: {numba.threading_layer()}")
     if not args.no_samplers and not args.only:
         sampler_epochs(rng, max(1, args.repeat // 2))
     if failed:

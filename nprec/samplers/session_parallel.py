@@ -45,7 +45,8 @@ class SessionParallelBatches:
     """The session-parallel steps of one epoch; iterate once per epoch.
 
     The layout of all steps is computed once by a compiled cursor (`session_parallel_steps`)
-    and each step is a slice of it. There is nothing random in it: the order is by time.
+    and each step is a slice of it (17 bytes per training pair: ~0.5 GB for the 31M events
+    of the full YooChoose training set). There is nothing random in it: the order is by time.
 
     Args:
         sessions:   the training sessions (with times, else in container order).
