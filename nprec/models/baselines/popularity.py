@@ -1,0 +1,47 @@
+"""Popularity (TopPop / POP): every user and every session gets the most supported items.
+
+The floor every recommender must clear. Support is counted on the training data: users per
+item for interactions, clicks per item for sessions (GRU4Rec's POP baseline). Equal supports
+are real ties; the evaluation's tie policy decides where they land.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nprec.data.containers import Interactions, Sessions
+from nprec.errors import ConfigError
+
+
+class Popularity:
+    """Scores every item by its training support; the same list for everyone."""
+
+    def __init__(self) -> None:
+        self.support: np.ndarray | None = None
+
+    def fit(self, train: Interactions | Sessions) -> Popularity:
+        """Count each item's support: users (Interactions) or clicks (Sessions)."""
+        self.support = train.item_counts().astype(np.float32)           # (V,)
+        return self
+
+    def _tile(self, n: int) -> np.ndarray:
+        if self.support is None:
+            raise ConfigError("Popularity: call fit(train) before scoring")
+        return np.tile(self.support, (n, 1))                            # (B, V)
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        """(B, V) item supports for each user."""
+        return self._tile(len(users))
+
+    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """(B, C) supports of the candidate items (B, C)."""
+        self._tile(0)
+        return self.support[items]                                      # (B, C)
+
+    def score_fold_in(self, X) -> np.ndarray:
+        """(B, V) item supports for each fold-in row of X (B, V)."""
+        return self._tile(X.shape[0])
+
+    def score_prefixes(self, items: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(B, V) item supports for each session prefix."""
+        return self._tile(items.shape[0])
