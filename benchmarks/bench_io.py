@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--tmp", default="/tmp", help="where the synthetic files go")
     args = parser.parse_args()
     print(f"nprec reader benchmark; numpy {np.__version__}; {os.cpu_count()} cores; "
-          f"single-threaded NumPy parsing")
+          f"single-threaded parsing (Numba kernel, NumPy fallback)")
     data = shared_data()
     if data is not None:
         for rel in ("ml-1m/loo_split/ml-1m.loo.train.tsv.gz",

@@ -17,19 +17,16 @@ from typing import NamedTuple
 import numpy as np
 
 from nprec.data.containers import IdMap, Interactions
-from nprec.data.fields import (
-    blocks,
-    header_line,
+from nprec.data.fields import blocks, header_line, split_fixed, split_tokens
+from nprec.data.files import PathLike, Text, load_text
+from nprec.data.formats import FORMATS, Layout, check_format, layout_for, sep_label
+from nprec.data.numbers import (
     merge_ids,
     parse_datetime,
     parse_float,
     parse_ids,
     parse_int,
-    split_fixed,
-    split_tokens,
 )
-from nprec.data.files import PathLike, Text, load_text
-from nprec.data.formats import FORMATS, Layout, check_format, layout_for, sep_label
 from nprec.data.vocab import encode, unknown_id_error
 from nprec.errors import DataError
 from nprec.kernels.parsing import DECIMAL, INTEGER, parse_numeric_fields

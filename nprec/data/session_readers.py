@@ -23,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from nprec.data.containers import IdMap, Sessions
-from nprec.data.fields import blocks, count_per_line, merge_ids, parse_ids, split_tokens
+from nprec.data.fields import blocks, count_per_line, split_tokens
 from nprec.data.files import PathLike, Text, load_text
 from nprec.data.formats import FORMATS, Layout, check_format, layout_for
+from nprec.data.numbers import merge_ids, parse_ids
 from nprec.data.readers import read_table
 from nprec.data.vocab import as_raw_ids, encode
 from nprec.errors import DataError

@@ -4,7 +4,8 @@ The data readers cut text into blocks of whole lines. A block whose lines all ho
 fields (canonical integers, plain decimals) is parsed here in a single loop over its bytes;
 any other block (a wrong field count, a string id, `1e5`, a date, a blank inside a field)
 is reported as not plain, at its first such line, and the reader parses it with the
-vectorised NumPy engine of `nprec.data.fields`, which also words the error messages.
+vectorised NumPy engine (`nprec.data.fields`, `nprec.data.numbers`), which also words the
+error messages.
 `parse_numeric_fields_ref` is the NumPy twin with the same contract.
 
 Plain fields, by kind: 1 = integer: an optional '-', then 1 to 18 digits without a leading
@@ -49,7 +50,8 @@ def parse_numeric_fields_ref(buf: np.ndarray, sep: int, kinds: np.ndarray
     """
     # The twin is the data readers' own vectorised engine (imported here, not at module
     # level, because nprec.data imports this module).
-    from nprec.data.fields import Column, count_per_line, decimal_values, integer_values
+    from nprec.data.fields import Column, count_per_line
+    from nprec.data.numbers import decimal_values, integer_values
 
     buf, sep, kinds = _check(buf, sep, kinds)
     F = kinds.size

@@ -8,15 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nprec.data.fields import (
-    blocks,
-    parse_datetime,
-    parse_float,
-    parse_ids,
-    parse_int,
-    split_fixed,
-    split_tokens,
-)
+from nprec.data.fields import blocks, split_fixed, split_tokens
+from nprec.data.numbers import parse_datetime, parse_float, parse_ids, parse_int
 
 
 def column_of(tokens: list[str], what: str = "value"):
