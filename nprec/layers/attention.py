@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import expit
+
+from nprec.layers.gru import fast_sigmoid
 
 
 class AttentionCache(NamedTuple):
@@ -44,7 +45,7 @@ def attention_forward(hs: np.ndarray, h_t: np.ndarray, mask: np.ndarray, A1: np.
     mask = np.asarray(mask, dtype=bool)
     q = h_t @ A1                                                        # (B, H)
     K = (hs.reshape(B * T, H) @ A2).reshape(B, T, H)                    # (B, T, H)
-    S = expit(q[:, None, :] + K)                                        # (B, T, H)
+    S = fast_sigmoid(q[:, None, :] + K)                                 # (B, T, H)
     e = S @ v                                                           # (B, T)
     # Masked softmax: shift by the largest real score (0 for an empty row) and send
     # masked positions to exp(-inf) = 0, so nothing overflows and no row divides by 0.

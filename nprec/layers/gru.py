@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import expit
 
 from nprec.errors import DataError
 
@@ -45,6 +44,22 @@ class GRUCache(NamedTuple):
     U_h: np.ndarray      # (H, H)
 
 
+def fast_sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = (1 + tanh(x/2)) / 2: the logistic function without overflow, as a new array.
+
+    The same function as scipy's `expit` to within 6e-8 in float32 (3e-16 in float64) and
+    about six times faster in float32, because NumPy's tanh is vectorised. It loses the
+    relative precision of tiny values (σ(-20) comes out as 0 in float32), so code that takes
+    the log of a sigmoid uses softplus or `expit` instead. Shared by the GRU gates, the
+    attention layer and the sampled losses.
+    """
+    y = x * 0.5                                                         # like x
+    np.tanh(y, out=y)
+    y *= 0.5
+    y += 0.5
+    return y
+
+
 def _cell_forward(a: np.ndarray, h_prev: np.ndarray, U_zr: np.ndarray, U_h: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The GRU cell given its input projection a = x W + b (B, 3H).
@@ -52,10 +67,15 @@ def _cell_forward(a: np.ndarray, h_prev: np.ndarray, U_zr: np.ndarray, U_h: np.n
     Returns h (B, H), zr = [z | r] (B, 2H) and h_cand (B, H).
     """
     H = h_prev.shape[1]
-    zr = expit(a[:, :2 * H] + h_prev @ U_zr)                            # (B, 2H)
+    zr = fast_sigmoid(a[:, :2 * H] + h_prev @ U_zr)                     # (B, 2H)
     z, r = zr[:, :H], zr[:, H:]                                         # (B, H) each
-    h_cand = np.tanh(a[:, 2 * H:] + (r * h_prev) @ U_h)                 # (B, H)
-    h = h_prev + z * (h_cand - h_prev)                                  # (B, H)
+    h_cand = (r * h_prev) @ U_h                                         # (B, H)
+    h_cand += a[:, 2 * H:]
+    np.tanh(h_cand, out=h_cand)
+    # h = (1 - z) h_prev + z h_cand, written h_prev + z (h_cand - h_prev).
+    h = h_cand - h_prev                                                 # (B, H)
+    h *= z
+    h += h_prev
     return h, zr, h_cand
 
 
@@ -155,11 +175,13 @@ def gru_forward(x: np.ndarray, mask: np.ndarray, h0: np.ndarray, W: np.ndarray,
     zr_all = np.zeros((B, T, 2 * H), dtype=dtype)                       # (B, T, 2H)
     h_cand_all = np.zeros((B, T, H), dtype=dtype)                       # (B, T, H)
     active = mask.any(axis=0)                                           # (T,)
+    full = mask.all(axis=0)                                             # (T,)
     h = h0
     for t in range(T):
         if active[t]:
             h_new, zr_all[:, t], h_cand_all[:, t] = _cell_forward(A[:, t], h, U_zr, U_h)
-            h = np.where(mask[:, t, None], h_new, h)                    # (B, H) padded rows carry
+            # Padded rows carry their state (no copy needed when every row is real).
+            h = h_new if full[t] else np.where(mask[:, t, None], h_new, h)  # (B, H)
         hs[:, t] = h
     return hs, GRUCache(x, mask, h0, hs, zr_all, h_cand_all, active, W, U_zr, U_h)
 
@@ -178,6 +200,7 @@ def gru_backward(dhs: np.ndarray, cache: GRUCache) -> tuple[np.ndarray | None, .
     H = h0.shape[1]
     # The state each step started from: h0, then the state after the step before.
     h_prev_all = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)      # (B, T, H)
+    full = mask.all(axis=0)                                             # (T,) no padded row
     dA = np.zeros((B, T, 3 * H), dtype=dhs.dtype)                       # (B, T, 3H)
     dh = np.zeros((B, H), dtype=dhs.dtype)                              # (B, H) dL/dh_t
     for t in range(T - 1, -1, -1):
@@ -187,11 +210,11 @@ def gru_backward(dhs: np.ndarray, cache: GRUCache) -> tuple[np.ndarray | None, .
             continue                                                    # h_t = h_{t-1} everywhere
         m = mask[:, t, None]                                            # (B, 1)
         # Real rows: through the cell. Padded rows: the cell output was discarded.
-        dh_cell = np.where(m, dh, 0)                                    # (B, H)
+        dh_cell = dh if full[t] else np.where(m, dh, 0)                 # (B, H)
         dh_prev = _cell_backward(dh_cell, h_prev_all[:, t], zr_all[:, t, :H], zr_all[:, t, H:],
                                  h_cand_all[:, t], U_zr, U_h, dA[:, t])  # (B, H)
         # Padded rows copied h_{t-1}, so their gradient passes straight through.
-        dh = np.where(m, dh_prev, dh)                                   # (B, H)
+        dh = dh_prev if full[t] else np.where(m, dh_prev, dh)           # (B, H)
     # Weights are shared over time: their gradient is the sum over steps, one product each.
     # Padded steps have dA = 0 and add nothing.
     dA2 = dA.reshape(B * T, 3 * H)                                      # (BT, 3H)

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import expit
 
 from nprec.losses._contract import as_loss, upstream_scale
+from nprec.losses.stable import softplus
 
 
 class BprCache(NamedTuple):
@@ -25,8 +26,8 @@ def bpr_forward(pos: np.ndarray, neg: np.ndarray) -> tuple[np.floating, BprCache
 
         loss = -(1/B) Σ_b log σ(pos_b - neg_b) = (1/B) Σ_b softplus(neg_b - pos_b)
 
-    softplus via `np.logaddexp(0, ·)`: stable for any score. The λ‖Θ‖² term of BPR-Opt is
-    `l2_penalty`, added by the model on the rows it read.
+    softplus is `nprec.losses.stable.softplus`, stable for any score. The λ‖Θ‖² term of
+    BPR-Opt is `l2_penalty`, added by the model on the rows it read.
 
     Args:
         pos: (B,) scores of the positive items.  neg: (B,) scores of the sampled negatives.
@@ -34,7 +35,7 @@ def bpr_forward(pos: np.ndarray, neg: np.ndarray) -> tuple[np.floating, BprCache
         The loss (scalar of the scores' dtype) and the cache (the differences).
     """
     diff = pos - neg                                                    # (B,)
-    loss = np.logaddexp(0, -diff).mean()
+    loss = softplus(-diff).mean()
     return as_loss(loss, diff.dtype), BprCache(diff)
 
 

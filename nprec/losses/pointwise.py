@@ -11,6 +11,7 @@ import numpy as np
 from scipy.special import expit
 
 from nprec.losses._contract import as_loss, upstream_scale
+from nprec.losses.stable import softplus
 
 
 class BceWithLogitsCache(NamedTuple):
@@ -25,8 +26,9 @@ def bce_with_logits_forward(logits: np.ndarray, labels: np.ndarray
         loss = -(1/B) Σ_b [y_b log σ(x_b) + (1 - y_b) log(1 - σ(x_b))]
              =  (1/B) Σ_b [softplus(x_b) - y_b x_b]
 
-    with x = logits, y = labels and softplus(x) = log(1 + eˣ), computed as
-    `np.logaddexp(0, x)`, which neither overflows nor loses the answer for |x| ~ 1e4.
+    with x = logits, y = labels and softplus(x) = log(1 + eˣ) computed as
+    max(x, 0) + log1p(e^{-|x|}) (`nprec.losses.stable.softplus`), which neither overflows
+    nor loses the answer for |x| ~ 1e4.
 
     Args:
         logits: (B,) scores.  labels: (B,) targets in [0, 1] (0/1 for implicit feedback).
@@ -34,7 +36,7 @@ def bce_with_logits_forward(logits: np.ndarray, labels: np.ndarray
         The loss (scalar of the logits' dtype) and the cache (logits, labels).
     """
     labels = np.asarray(labels).astype(logits.dtype, copy=False)        # (B,)
-    per_row = np.logaddexp(0, logits) - labels * logits                 # (B,)
+    per_row = softplus(logits) - labels * logits                        # (B,)
     return as_loss(per_row.mean(), logits.dtype), BceWithLogitsCache(logits, labels)
 
 

@@ -11,7 +11,9 @@ All three reproduce the official GRU4Rec code (`hidasib/GRU4Rec` gru4rec.py, The
 code sums over rows and divides by the configured batch size; nprec takes the mean over the
 B rows given (the same whenever the mini-batch is full).
 
-The softmax-over-negatives losses BPR-max and TOP1-max are in `sampled_max.py`.
+The softmax-over-negatives losses BPR-max and TOP1-max are in `sampled_max.py`. These
+losses touch every entry of a (B, B + 2048) matrix at every GRU4Rec step, so sigmoids use
+the tanh form `fast_sigmoid` wherever no log of them is taken.
 
 Derivation: docs/derivations/sampled.md.
 """
@@ -21,10 +23,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import expit
 
 from nprec.errors import DataError
+from nprec.layers.gru import fast_sigmoid
 from nprec.losses._contract import as_loss, upstream_scale
+from nprec.losses.stable import softplus
 
 
 class SampledXeCache(NamedTuple):
@@ -114,7 +117,7 @@ def sampled_bpr_forward(R: np.ndarray) -> tuple[np.floating, SampledBprCache]:
     rows = np.arange(B)                                                 # (B,)
     diff = R - R[rows, rows][:, None]                                   # (B, M) r_j - r_i
     # -log σ(r_i - r_j) = softplus(r_j - r_i)
-    loss = np.logaddexp(0, diff).mean()
+    loss = softplus(diff).mean()
     return as_loss(loss, R.dtype), SampledBprCache(diff)
 
 
@@ -124,7 +127,7 @@ def sampled_bpr_backward(dloss: float, cache: SampledBprCache) -> tuple[np.ndarr
     B, M = diff.shape
     rows = np.arange(B)                                                 # (B,)
     # d softplus(r_j - r_i) = σ(r_j - r_i) (dr_j - dr_i).
-    G = expit(diff)                                                     # (B, M)
+    G = fast_sigmoid(diff)                                              # (B, M)
     G *= upstream_scale(dloss, B * M, diff.dtype)
     # r_j role: every column gets its own term; r_i role: the target gets minus the row sum
     # (the diagonal's own +G_ii and -G_ii cancel, as they must for a constant term).
@@ -151,8 +154,8 @@ def sampled_top1_forward(R: np.ndarray) -> tuple[np.floating, SampledTop1Cache]:
     B = check_score_matrix(R, "sampled_top1")
     M = R.shape[1]
     rows = np.arange(B)                                                 # (B,)
-    sig_diff = expit(R - R[rows, rows][:, None])                        # (B, M) σ(r_j - r_i)
-    sig_sq = expit(R * R)                                               # (B, M) σ(r_j²)
+    sig_diff = fast_sigmoid(R - R[rows, rows][:, None])                 # (B, M) σ(r_j - r_i)
+    sig_sq = fast_sigmoid(R * R)                                        # (B, M) σ(r_j²)
     per_row = (sig_diff.sum(axis=1) + sig_sq.sum(axis=1) - sig_sq[rows, rows]) / M  # (B,)
     return as_loss(per_row.mean(), R.dtype), SampledTop1Cache(R, sig_diff, sig_sq)
 

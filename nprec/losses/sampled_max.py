@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import expit
 
+from nprec.layers.gru import fast_sigmoid
 from nprec.losses._contract import as_loss, upstream_scale
 from nprec.losses.sampled import check_score_matrix
 
@@ -27,6 +28,7 @@ BPR_MAX_EPS = 1e-24
 
 class SampledBprMaxCache(NamedTuple):
     R: np.ndarray        # (B, M) scores
+    R2: np.ndarray       # (B, M) squared scores
     s: np.ndarray        # (B, M) softmax over each row's negatives (0 on the diagonal)
     sig: np.ndarray      # (B, M) σ(r_i - r_j)
     A_bar: np.ndarray    # (B,) Σ_j s_ij σ(r_i - r_j)
@@ -83,11 +85,13 @@ def sampled_bpr_max_forward(R: np.ndarray, bpreg: float
     B = check_score_matrix(R, "sampled_bpr_max", min_columns=2)
     rows = np.arange(B)                                                 # (B,)
     s = negative_softmax(R)                                             # (B, M)
+    # expit, not fast_sigmoid: the log below needs σ's relative precision for tiny values.
     sig = expit(R[rows, rows][:, None] - R)                             # (B, M) σ(r_i - r_j)
     A_bar = np.einsum("ij,ij->i", s, sig)                               # (B,)
-    Q = np.einsum("ij,ij,ij->i", s, R, R)                               # (B,)
+    R2 = R * R                                                          # (B, M) r_j²
+    Q = np.einsum("ij,ij->i", s, R2)                                    # (B,)
     per_row = -np.log(A_bar + BPR_MAX_EPS) + bpreg * Q                  # (B,)
-    cache = SampledBprMaxCache(R, s, sig, A_bar, Q, bpreg)
+    cache = SampledBprMaxCache(R, R2, s, sig, A_bar, Q, bpreg)
     return as_loss(per_row.mean(), R.dtype), cache
 
 
@@ -99,18 +103,25 @@ def sampled_bpr_max_backward(dloss: float, cache: SampledBprMaxCache
     through r_j inside σ(r_i - r_j), -s_ij σ(1 - σ); together s_ij (σ² - Ā). The target r_i
     enters only σ(r_i - r_j), never the weights.
     """
-    R, s, sig, A_bar, Q, bpreg = cache
+    R, R2, s, sig, A_bar, Q, bpreg = cache
     B = R.shape[0]
     rows = np.arange(B)                                                 # (B,)
     scale = upstream_scale(dloss, B, R.dtype)
     # -log(A): dA = -1/A; w = s / A carries it to every column.
     w = s * (scale / (A_bar + BPR_MAX_EPS))[:, None]                    # (B, M)
+    sig2 = sig * sig                                                    # (B, M)
     # Negatives, -log term: -(1/A) s (σ² - Ā) = w (Ā - σ²).
-    dR = w * (A_bar[:, None] - sig * sig)                               # (B, M)
-    # Negatives, regulariser Σ s r²: through the weights s (r² - Q) and through r², 2 s r.
-    dR += (scale * bpreg) * s * (R * R - Q[:, None] + 2.0 * R)
-    # The target (s_ii = 0, so dR_ii is still 0): -(1/A) Σ_j s_ij σ_ij (1 - σ_ij).
-    dR[rows, rows] -= np.einsum("ij,ij->i", w, sig * (1.0 - sig))
+    dR = w * (A_bar[:, None] - sig2)                                    # (B, M)
+    if bpreg:
+        # Negatives, regulariser Σ s r²: through the weights s (r² - Q), through r² 2 s r.
+        reg = R2 - Q[:, None]                                           # (B, M)
+        reg += 2.0 * R
+        reg *= s
+        reg *= scale * bpreg
+        dR += reg
+    # The target (s_ii = 0, so dR_ii is still 0): -(1/A) Σ_j s_ij σ_ij (1 - σ_ij),
+    # summed as Σ_j w σ - Σ_j w σ².
+    dR[rows, rows] -= np.einsum("ij,ij->i", w, sig) - np.einsum("ij,ij->i", w, sig2)
     return dR, None
 
 
@@ -129,8 +140,8 @@ def sampled_top1_max_forward(R: np.ndarray) -> tuple[np.floating, SampledTop1Max
     B = check_score_matrix(R, "sampled_top1_max", min_columns=2)
     rows = np.arange(B)                                                 # (B,)
     s = negative_softmax(R)                                             # (B, M)
-    sig_diff = expit(R - R[rows, rows][:, None])                        # (B, M) σ(r_j - r_i)
-    sig_sq = expit(R * R)                                               # (B, M) σ(r_j²)
+    sig_diff = fast_sigmoid(R - R[rows, rows][:, None])                 # (B, M) σ(r_j - r_i)
+    sig_sq = fast_sigmoid(R * R)                                        # (B, M) σ(r_j²)
     F = np.einsum("ij,ij->i", s, sig_diff) + np.einsum("ij,ij->i", s, sig_sq)  # (B,)
     cache = SampledTop1MaxCache(R, s, sig_diff, sig_sq, F)
     return as_loss(F.mean(), R.dtype), cache
