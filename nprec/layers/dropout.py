@@ -3,6 +3,8 @@
 The caller draws the mask, already scaled by 1 / keep, from its own `np.random.Generator`
 with `dropout_mask`; forward and backward are then deterministic and checkable by finite
 differences. At evaluation time the layer is simply not applied.
+
+Derivation: docs/derivations/dropout.md.
 """
 
 from __future__ import annotations
