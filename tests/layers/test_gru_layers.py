@@ -155,3 +155,18 @@ def test_gru_rejects_a_mask_of_the_wrong_shape():
     x, h0 = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 4))
     with pytest.raises(DataError, match="mask"):
         gru_forward(x, np.ones((3, 2), dtype=bool), h0, *gru_params(rng, 2, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_sigmoid_matches_expit_everywhere(dtype):
+    from scipy.special import expit
+
+    from nprec.layers.gru import fast_sigmoid
+
+    x = np.concatenate([np.linspace(-60, 60, 2001), [-1e4, 1e4, 0.0]]).astype(dtype)
+    with np.errstate(all="raise"):
+        y = fast_sigmoid(x)
+    assert y.dtype == dtype
+    tol = 1e-7 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(y, expit(x.astype(np.float64)), rtol=0, atol=tol)
+    assert y[-1] == 0.5 and y[-3] == 0.0 and y[-2] == 1.0

@@ -168,3 +168,16 @@ def test_float32_in_float32_out_and_agrees_with_float64(index):
         if g is not None:
             assert g.dtype == np.float32
             np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_matches_logaddexp_including_the_tails(dtype):
+    from nprec.losses.stable import softplus
+
+    x = np.concatenate([np.linspace(-80, 80, 3001), [-1e4, 1e4]]).astype(dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = softplus(x)
+    assert y.dtype == dtype
+    want = np.logaddexp(0, x.astype(np.float64))
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(y, want, rtol=rtol, atol=0)
