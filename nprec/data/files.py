@@ -155,7 +155,7 @@ def load_text(path: PathLike, member: str | None = None) -> Text:
 
 def _check_text(data: bytes, name: str) -> bytes:
     """Reject empty and binary content; normalise Windows line ends."""
-    if not data.strip():
+    if not data or data.isspace():
         raise DataError(f"{name}: the file is empty")
     nul = data.find(b"\x00")
     if nul >= 0:

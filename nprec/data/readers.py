@@ -171,10 +171,11 @@ def read_interactions(path: PathLike, format: str = "auto", *, member: str | Non
         row = int(np.argmax(~keep))
         what = "user" if not u.keep[row] else "item"
         raise unknown_id_error(cols[what][row], what, f"{text.name}:{lines[row]}")
-    user, item = u.index[keep], i.index[keep]
-    ratings = cols["rating"][keep] if "rating" in cols else None
-    times = cols["time"][keep] if "time" in cols else None
-    lines_kept = lines[keep]
+    user, item = u.index, i.index
+    if not keep.all():
+        cols = {role: values[keep] for role, values in cols.items()}
+        user, item = user[keep], item[keep]
+    lines_kept, ratings, times = cols["lines"], cols.get("rating"), cols.get("time")
     n_users, n_items = u.vocab.size, i.vocab.size
     order, last = _dedupe_latest(user * n_items + item, times)
     take = order[last]
@@ -187,7 +188,7 @@ def read_interactions(path: PathLike, format: str = "auto", *, member: str | Non
     info = {"path": text.name, "format": fmt, "rows": int(lines.size),
             "users": data.n_users, "items": data.n_items, "interactions": data.nnz,
             "duplicates_dropped": int(order.size - take.size),
-            "unknown_dropped": int((~keep).sum()),
+            "unknown_dropped": int(keep.size - keep.sum()),
             "new_users": u.n_new_ids, "new_items": i.n_new_ids}
     return data, info
 
