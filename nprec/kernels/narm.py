@@ -1,0 +1,188 @@
+"""NARM's decoder loss in one pass per row: softmax cross-entropy and its gradient together.
+
+NARM (Li et al. 2017) scores every item for every prefix, so a mini-batch of B = 512 prefixes
+over V ≈ 40,000 items makes a (B, V) score matrix of 80 MB, and the softmax cross-entropy
+is most of an epoch's time after the three matrix products of the bilinear decoder. Done as
+separate NumPy operations (row max, subtract, exp, sum, log, divide, the target's -1) the
+matrix is swept from memory about eight times. `softmax_ce_rows` reads each row once from
+memory and does every step while the row sits in the core's cache:
+
+    m_b    = max_v s_bv                               (for stability)
+    e_bv   = exp(s_bv - m_b),   Z_b = Σ_v e_bv
+    loss_b = log Z_b - (s_{b,t_b} - m_b)              = -log softmax(s_b)_{t_b}
+    g_bv   = scale · (e_bv / Z_b - [v = t_b])         = scale · ∂loss_b / ∂s_bv
+
+so the score matrix is turned into its own gradient in place, ready for the decoder's
+backward products. Rows are independent and run in parallel.
+
+Two float32 details make the compiled loops vectorise (Numba has no vector exp and, without
+fast-math, vectorises neither a float max nor a float sum):
+
+- the row max is taken over the float bits read as integers, with negative numbers' lower
+  31 bits flipped so that integer order is float order (an integer max vectorises);
+- exp is Cephes' `expf`: t = n ln 2 + r with |r| <= ln2 / 2, a degree-7 polynomial for
+  e^r, and 2^n built from its exponent bits (relative error about 1e-7, float32's own
+  precision). Arguments below -87 (where e^t < 1.7e-38, the smallest normal float32)
+  are raised to -87: they vanish in Z all the same. A NaN score makes the row's loss NaN;
+- Z is summed pairwise, by folding the row in halves (each fold is an elementwise add).
+
+float64 (gradient tests) takes the same passes with the library exp and a plain max.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_LOG2E = np.float32(1.4426950408889634)
+_LN2_HI = np.float32(0.693359375)        # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI exact in 9 bits
+_LN2_LO = np.float32(-2.12194440e-4)
+_ROUND = np.float32(12582912.0)          # 1.5 · 2^23: x + _ROUND - _ROUND rounds x to an integer
+_T_MIN = np.float32(-87.0)
+# Cephes expf: e^r ≈ 1 + r + r² (P5 + r (P4 + r (P3 + r (P2 + r (P1 + r P0))))) on |r| <= ln2/2.
+_P0 = np.float32(1.9875691500e-4)
+_P1 = np.float32(1.3981999507e-3)
+_P2 = np.float32(8.3334519073e-3)
+_P3 = np.float32(4.1665795894e-2)
+_P4 = np.float32(1.6666665459e-1)
+_P5 = np.float32(5.0000001201e-1)
+
+
+def _check(logits: np.ndarray, targets: np.ndarray) -> None:
+    if logits.ndim != 2 or logits.dtype not in (np.float32, np.float64) \
+            or not logits.flags.c_contiguous or not logits.flags.writeable:
+        raise ValueError(f"softmax_ce_rows: logits must be a writeable C-contiguous (B, V) "
+                         f"float32 or float64 array, got {logits.dtype} {logits.shape}")
+    B, V = logits.shape
+    if targets.shape != (B,) or not np.issubdtype(targets.dtype, np.integer):
+        raise ValueError(f"softmax_ce_rows: targets must be {B} integers, got {targets.dtype} "
+                         f"{targets.shape}")
+    if B and (targets.min() < 0 or targets.max() >= V):
+        raise ValueError(f"softmax_ce_rows: a target is outside [0, {V})")
+
+
+def softmax_ce_rows_ref(logits: np.ndarray, targets: np.ndarray, scale: float) -> np.ndarray:
+    """Per-row softmax cross-entropy; the logits are overwritten by its gradient (twin).
+
+    Args:
+        logits:  (B, V) scores s, float32 or float64, C-contiguous; on return they hold the
+                 gradient scale · (softmax(s_b) - onehot(t_b)) of each row.
+        targets: (B,) int target column t_b of each row.
+        scale:   factor of the gradient (1/B for the mean over the batch).
+    Returns:
+        loss (B,) float64, loss_b = log Σ_v exp(s_bv) - s_{b,t_b}.
+    """
+    targets = np.asarray(targets)
+    _check(logits, targets)
+    B = logits.shape[0]
+    rows = np.arange(B)                                                 # (B,)
+    m = logits.max(axis=1, keepdims=True)                               # (B, 1)
+    target_shifted = logits[rows, targets] - m[:, 0]                    # (B,)
+    e = np.exp(logits - m)                                              # (B, V)
+    Z = e.sum(axis=1, dtype=np.float64)                                 # (B,)
+    loss = np.log(Z) - target_shifted                                   # (B,)
+    logits[...] = e * (scale / Z)[:, None]                              # (B, V) softmax · scale
+    logits[rows, targets] -= logits.dtype.type(scale)                   # minus the one-hot
+    return loss
+
+
+def softmax_ce_rows(logits: np.ndarray, targets: np.ndarray, scale: float) -> np.ndarray:
+    """Per-row softmax cross-entropy, the logits overwritten by its gradient, one pass a row.
+
+    Same contract as `softmax_ce_rows_ref`.
+    """
+    targets = np.asarray(targets)
+    _check(logits, targets)
+    loss = np.empty(logits.shape[0], dtype=np.float64)                  # (B,)
+    t = targets.astype(np.int64)
+    if logits.dtype == np.float32:
+        _softmax_ce_rows_f32(logits, logits.view(np.int32), t, np.float32(scale), loss)
+    else:
+        _softmax_ce_rows_f64(logits, t, float(scale), loss)
+    return loss
+
+
+@njit(cache=True)
+def _pairwise_sum(x, w):
+    """Σ x by folding in halves, w[i] = x[i] + x[i + n/2]: elementwise adds, pairwise order.
+
+    w is scratch of at least (x.size + 1) // 2 entries.
+    """
+    n = x.shape[0]
+    if n == 0:
+        return 0.0
+    src = x
+    while n > 1:
+        h = n // 2
+        for i in range(h):
+            w[i] = src[i] + src[i + h]
+        if n % 2 == 1:
+            w[h] = src[n - 1]
+            n = h + 1
+        else:
+            n = h
+        src = w
+    return float(src[0])
+
+
+@njit(cache=True)
+def _scale_row(o, k, t, scale):
+    """o <- k o, then o[t] -= scale: the softmax (k = scale / Z) minus the scaled one-hot."""
+    for v in range(o.shape[0]):
+        o[v] *= k
+    o[t] -= scale
+
+
+@njit(cache=True, parallel=True)
+def _softmax_ce_rows_f32(s, bits, targets, scale, loss):
+    B, V = s.shape
+    # Parallel over rows: row b writes s[b] and loss[b] only. Every loop below reads and
+    # writes the same row at the same index, so the compiler needs no aliasing checks.
+    for b in prange(B):
+        o, t = s[b], targets[b]
+        # Row max over order-preserving integer keys of the float bits.
+        kmax = np.int32(-2147483648)
+        for v in range(V):
+            x = bits[b, v]
+            kmax = max(kmax, x ^ ((x >> 31) & np.int32(0x7FFFFFFF)))
+        key = np.empty(1, dtype=np.int32)
+        key[0] = kmax ^ ((kmax >> 31) & np.int32(0x7FFFFFFF))          # the key is an involution
+        m = key.view(np.float32)[0]
+        target_shifted = o[t] - m                                       # read before overwriting
+        # exp(s - m) = e^r 2^n: the polynomial into o, the exponent bits of 2^n into p2.
+        p2 = np.empty(V, dtype=np.int32)
+        for v in range(V):
+            x = o[v] - m
+            x = _T_MIN if x < _T_MIN else x                             # NaN stays NaN
+            n = (x * _LOG2E + _ROUND) - _ROUND                          # nearest integer
+            r = x - n * _LN2_HI - n * _LN2_LO                           # |r| <= ln2 / 2
+            o[v] = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r
+                    + r + np.float32(1.0))
+            p2[v] = (np.int32(n) + np.int32(127)) << np.int32(23)
+        pow2 = p2.view(np.float32)
+        for v in range(V):
+            o[v] *= pow2[v]
+        Z = _pairwise_sum(o, pow2)                                      # pow2 reused as scratch
+        loss[b] = math.log(Z) - target_shifted
+        _scale_row(o, np.float32(scale / Z), t, scale)
+
+
+@njit(cache=True, parallel=True)
+def _softmax_ce_rows_f64(s, targets, scale, loss):
+    B, V = s.shape
+    # Parallel over rows: row b writes s[b] and loss[b] only.
+    for b in prange(B):
+        o, t = s[b], targets[b]
+        m = o[0]
+        for v in range(1, V):
+            if o[v] > m:
+                m = o[v]
+        target_shifted = o[t] - m
+        for v in range(V):
+            o[v] = math.exp(o[v] - m)
+        w = np.empty((V + 1) // 2, dtype=np.float64)
+        Z = _pairwise_sum(o, w)
+        loss[b] = math.log(Z) - target_shifted
+        _scale_row(o, scale / Z, t, scale)
