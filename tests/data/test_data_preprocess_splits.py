@@ -189,6 +189,20 @@ def test_strong_generalization_holds_out_whole_users():
         assert pairs(fold_in) | pairs(held_out) == {p for p in pairs(full) if p[1] in items}
     again = strong_generalization(data, 10, rng=98765)
     assert pairs(again.test_held_out) == pairs(split.test_held_out)
+    half = strong_generalization(data, 0.1, rng=1, held_out_fraction=0.5, min_items=5)
+    n = half.test_fold_in.row_lengths() + half.test_held_out.row_lengths()
+    assert (n < 5).any()                         # users below min_items keep everything
+    assert (half.test_held_out.row_lengths() == np.where(n >= 5, n // 2, 0)).all()
+
+
+def test_session_time_split_boundary_is_inclusive():
+    day = 86400.0
+    times = [0.0, 60.0, 5 * day, 5 * day + 60, 8 * day - 60, 8 * day, 9 * day, 10 * day]
+    sessions = Sessions.from_lists([[0, 1], [1, 0], [0, 1], [1, 0]], n_items=2,
+                                   times=times)
+    split = session_time_split(sessions, days=2, validation=False)
+    assert split.record["cut"] == 8 * day                 # last end 10 days - 2 days
+    assert split.test.session_ids.tolist() == [2, 3]      # the session ending at the cut
 
 
 # -- session splits ----------------------------------------------------------------------------

@@ -90,6 +90,8 @@ def test_wrong_number_of_fields_names_the_line(tmp_path):
     tsv = tmp_path / "u.data"
     tsv.write_text("1\t2\t3\t4\n\n1\t2\t3\t4\t5\n")
     fails(tsv, ":3: expected 4 fields separated by tabs, got 5")
+    tsv.write_text("1\t2\t3\n1\t2\t3\t4\t5\n")            # the totals match: 8 = 2 x 4
+    fails(tsv, ":1: expected 4 fields separated by tabs, got 3", format="ml-100k")
 
 
 def test_non_numeric_values(tmp_path):

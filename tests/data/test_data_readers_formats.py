@@ -98,11 +98,15 @@ def test_non_canonical_integers_stay_distinct_string_ids(tmp_path):
 
 
 def test_duplicates_keep_the_latest_by_time_then_by_line(tmp_path):
-    text = "1\t5\t1\t300\n1\t5\t2\t100\n1\t5\t3\t300\n2\t6\t4\t1\n2\t6\t5\t1\n"
+    rows = [(1, 5, 100), (1, 5, 300), (1, 5, 200), (2, 6, 1), (2, 6, 1), (3, 7, 50),
+            (3, 7, 50), (3, 7, 10)]                                     # rating = line
+    text = "".join(f"{u}\t{i}\t{n}\t{t}\n" for n, (u, i, t) in enumerate(rows, 1))
     data, info = read_interactions(write(tmp_path, "u.data", text))
-    assert info["duplicates_dropped"] == 3
-    assert data.ratings.tolist() == [3, 5]       # time 300 at line 3; equal times: line 5
-    assert data.positions.tolist() == [3, 5]
+    assert info["duplicates_dropped"] == 5
+    assert data.ratings.tolist() == [2, 5, 7]    # latest time; equal times: the later line
+    assert data.positions.tolist() == [2, 5, 7]
+    no_time, _ = read_interactions(write(tmp_path, "p.tsv", "user\titem\n1\t5\n1\t5\n"))
+    assert no_time.positions.tolist() == [3]
 
 
 def test_test_file_in_the_training_vocabulary(tmp_path):
