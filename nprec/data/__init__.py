@@ -30,7 +30,7 @@ from nprec.data.readers import NcfNegatives, read_interactions, read_ncf_negativ
 from nprec.data.session_readers import read_sessions
 from nprec.data.session_splits import session_time_split
 from nprec.data.splits import Split, leave_one_out, ratio_split, time_split
-from nprec.data.stats import describe, format_description
+from nprec.data.stats import describe, describe_file, format_description
 from nprec.data.strong import StrongSplit, strong_generalization
 from nprec.data.synthetic import synthetic_interactions, synthetic_sessions
 from nprec.data.writers import write_atomic
@@ -38,7 +38,7 @@ from nprec.data.writers import write_atomic
 __all__ = [
     "ARCHIVES", "FORMATS", "Format", "IdMap", "Interactions", "NcfNegatives", "Sessions",
     "Split", "StrongSplit", "binarize", "cache_dir", "compact", "dedupe_consecutive",
-    "describe", "detect_format", "download", "extend_items", "filter_sessions",
+    "describe", "describe_file", "detect_format", "download", "extend_items", "filter_sessions",
     "format_description", "k_core", "leave_one_out", "ratio_split", "read_interactions",
     "read_ncf_negatives", "read_sessions", "session_time_split", "strong_generalization",
     "synthetic_interactions", "synthetic_sessions", "time_split", "write_atomic",

@@ -101,7 +101,7 @@ def _decompress(raw: bytes, kind: str, name: str) -> bytes:
         raise DataError(f"{name}: corrupt {kind} data ({e})") from None
 
 
-def load_text(path: PathLike, member: str | None = None) -> Text:
+def load_text(path: PathLike | Text, member: str | None = None) -> Text:
     """Read a whole data file, decompressing it if needed.
 
     Args:
@@ -110,10 +110,13 @@ def load_text(path: PathLike, member: str | None = None) -> Text:
             name). Without it the archive's only data file is read, or the ratings file of a
             MovieLens archive (`u.data`, `ratings.dat`, `ratings.csv`).
     Returns:
-        a `Text` with the bytes, the name for messages and the inner base name.
+        a `Text` with the bytes, the name for messages and the inner base name (a `Text`
+        given as `path` is returned as it is, so a file loaded once can be handed on).
     Raises:
         DataError: missing, unreadable, empty, truncated, corrupt or binary files.
     """
+    if isinstance(path, Text):
+        return path
     name = os.fspath(path)
     p = Path(name)
     try:

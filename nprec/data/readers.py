@@ -250,6 +250,7 @@ def read_ncf_negatives(path: PathLike, *, users: Vocabulary = None, items: Vocab
                       lines=token_lines.reshape(counts.size, -1)[:, 1:].ravel()).index
         flat = flat.reshape(counts.size, -1)
         item, negatives = flat[:, 0], flat[:, 1:]
-    info = {"path": text.name, "format": "ncf-negative", "users": int(counts.size),
+    info = {"path": text.name, "format": "ncf-negative", "rows": int(counts.size),
+            "users": int(counts.size),
             "negatives_per_user": int(counts[0] - 2), "positive_among_negatives": repeats}
     return NcfNegatives(user, item, negatives), info

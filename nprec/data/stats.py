@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from nprec.data.containers import Interactions, Sessions
+from nprec.data.files import PathLike, load_text
+from nprec.data.formats import FORMATS, check_format
+from nprec.data.readers import read_interactions, read_ncf_negatives
+from nprec.data.session_readers import read_sessions
 
 
 def _iso(t: float) -> str:
@@ -52,34 +56,49 @@ def describe(data: Interactions | Sessions) -> dict:
             "session_length": _summary(lengths), "time_range": _time_range(data.times)}
 
 
+def _text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1 else f"{value:,.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 def format_description(info: dict, title: str | None = None) -> str:
     """`describe`'s dict as an aligned two-column text table."""
     rows = []
-
-    def add(name: str, value) -> None:
-        if isinstance(value, float):
-            text = f"{value:.6g}" if value < 1 else f"{value:,.2f}"
-        elif isinstance(value, int):
-            text = f"{value:,}"
-        else:
-            text = str(value)
-        rows.append((name, text))
-
     for key, value in info.items():
         if key == "kind" or value is None:
             continue
         label = key.replace("_", " ")
-        if isinstance(value, dict):
-            if key == "ratings":
-                add(label, "  ".join(f"{r}: {c:,}" for r, c in value.items()))
-            elif key == "time_range":
-                add(label, f"{value['first']} .. {value['last']} ({value['days']:.1f} days)")
-            else:
-                add(label, "  ".join(f"{k} {v:,.4g}" if isinstance(v, float) else f"{k} {v:,}"
-                                     for k, v in value.items()))
+        if key == "ratings":
+            text = "  ".join(f"{r}: {c:,}" for r, c in value.items())
+        elif key == "time_range":
+            text = f"{value['first']} .. {value['last']} ({value['days']:.1f} days)"
+        elif key == "file":
+            text = f"{value['path']} ({value['format']}, {value.get('rows', 0):,} rows)"
+        elif isinstance(value, dict):
+            text = "  ".join(f"{k} {_text(v)}" for k, v in value.items())
         else:
-            add(label, value)
+            text = _text(value)
+        rows.append((label, text))
     width = max(len(name) for name, _ in rows)
     lines = [title] if title else []
     lines += [f"{name:<{width}}  {text}" for name, text in rows]
     return "\n".join(lines)
+
+
+def describe_file(path: PathLike, format: str = "auto", *, member: str | None = None) -> dict:
+    """Read any supported file (interactions or sessions, by its format) and describe it.
+
+    Returns `describe(data)` with the reader's info under "file" (what `nprec data info
+    PATH` prints); NCF negative files are summarised by their reader's info alone.
+    """
+    text = load_text(path, member)                       # read once, handed to the reader
+    fmt = check_format(format, text)
+    if FORMATS[fmt].kind == "negatives":
+        _, info = read_ncf_negatives(text)
+        return {"kind": "negatives", "file": info}
+    reader = read_interactions if FORMATS[fmt].kind == "interactions" else read_sessions
+    data, info = reader(text, fmt)
+    return {**describe(data), "file": info}

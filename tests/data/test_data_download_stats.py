@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import urllib.error
 import urllib.request
 import zipfile
@@ -14,10 +15,24 @@ import nprec.data.downloads as dl
 from nprec.data import (
     Interactions,
     Sessions,
+    binarize,
+    compact,
+    dedupe_consecutive,
     describe,
+    describe_file,
     download,
+    filter_sessions,
     format_description,
+    k_core,
+    leave_one_out,
+    ratio_split,
     read_interactions,
+    read_ncf_negatives,
+    read_sessions,
+    session_time_split,
+    strong_generalization,
+    time_split,
+    write_atomic,
 )
 from nprec.errors import DataError
 
@@ -104,3 +119,25 @@ def test_describe_interactions_and_sessions():
     assert s["session_length"] == {"min": 1, "median": 2.0, "mean": 2.0, "max": 3}
     assert "session length" in format_description(s)
     assert np.isfinite(describe(Interactions.from_indices([], [], 0, 0))["density"])
+
+
+def test_records_are_json_and_describe_file_reads_any_kind(tmp_path):
+    (tmp_path / "u.data").write_text("1\t2\t5\t10\n1\t3\t4\t20\n2\t2\t3\t30\n2\t3\t5\t5\n"
+                                     "3\t2\t4\t7\n3\t3\t1\t9\n")
+    (tmp_path / "s.txt").write_text("1 2 3\n2 3\n3 1 2\n")
+    (tmp_path / "x.test.negative").write_text("(0,1)\t2\t3\n")
+    data, info = read_interactions(tmp_path / "u.data")
+    sessions, s_info = read_sessions(tmp_path / "s.txt")
+    records = [info, s_info, read_ncf_negatives(tmp_path / "x.test.negative")[1],
+               binarize(data, 4)[1], k_core(data, 1)[1], compact(data)[1],
+               leave_one_out(data).record, time_split(data, fraction=0.3).record,
+               ratio_split(data, 0.5, rng=0).record,
+               strong_generalization(data, 1, rng=0).record,
+               filter_sessions(sessions, min_support=1)[1], dedupe_consecutive(sessions)[1],
+               session_time_split(sessions, fraction=0.3).record, describe(data),
+               describe(sessions), write_atomic(data, tmp_path / "d.inter")]
+    for record in records:
+        assert json.loads(json.dumps(record)) == record
+    assert describe_file(tmp_path / "u.data")["interactions"] == 6
+    assert describe_file(tmp_path / "s.txt")["file"]["format"] == "srgnn"
+    assert describe_file(tmp_path / "x.test.negative")["file"]["negatives_per_user"] == 2
