@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from nprec.data.containers import Interactions
@@ -51,7 +52,8 @@ class EASE:
         G = gram_matrix(self.X) if gram is None else gram.copy()        # (V, V)
         G[np.diag_indices_from(G)] += self.lam
         # P = (G + λI)^{-1} by Cholesky: G + λI is symmetric positive definite for λ > 0.
-        chol, info = lapack.dpotrf(G, lower=0, overwrite_a=1)
+        # G.T is G (symmetric) in Fortran order, so LAPACK works in place without a copy.
+        chol, info = lapack.dpotrf(G.T, lower=0, overwrite_a=1)
         P, info2 = lapack.dpotri(chol, lower=0, overwrite_c=1)          # upper triangle
         if info or info2:
             raise ConfigError(f"EASE: G + λI is not positive definite (λ={self.lam})")
@@ -71,8 +73,19 @@ class EASE:
         return np.asarray(self.X[users] @ self.B)                       # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """(B, C) scores of the candidate items (B, C)."""
-        return np.take_along_axis(self.score_all(users), items, axis=1)  # (B, C)
+        """(B, C) scores of the candidate items (B, C), without the full (B, V) product.
+
+        score[b, c] = sum over the entries e of user b's row of x_e B[item_e, items[b, c]]:
+        gather those rows of B at the candidate columns, (nnz_b, C), then sum each user's
+        entries with a sparse (B, nnz_b) matrix product.
+        """
+        self._check()
+        Xb = self.X[users]                                              # (B, V) sparse
+        row = np.repeat(np.arange(len(users)), np.diff(Xb.indptr))      # (nnz_b,)
+        picked = self.B[Xb.indices[:, None], items[row]]                # (nnz_b, C)
+        R = sp.csr_array((Xb.data, np.arange(Xb.nnz), Xb.indptr),
+                         shape=(len(users), Xb.nnz))                    # (B, nnz_b)
+        return R @ picked                                               # (B, C)
 
     def score_fold_in(self, X) -> np.ndarray:
         """(B, V) scores x B of fold-in rows X (B, V) (users unseen in training)."""
