@@ -136,12 +136,12 @@ def _parse_numeric(buf, sep, kinds, ints, floats, lines, pow10):
                 if kind == 0:
                     continue
                 if 0x30 <= c <= 0x39:
+                    if digits == 18:                    # a 19th digit could overflow int64
+                        return row, line
                     if digits == 0:
                         lead = c
                     value = value * 10 + (c - 0x30)
                     digits += 1
-                    if digits > 18:
-                        return row, line
                 elif c == 0x2E and kind == 2 and dot < 0:
                     dot = digits
                 else:
