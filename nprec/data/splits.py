@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nprec.data.containers import Interactions
+from nprec.data.containers import Interactions, Sessions
 from nprec.errors import DataError
 
 Rng = np.random.Generator | int | None
@@ -31,10 +31,10 @@ class Split:
         record: protocol, parameters and sizes, for the results file.
     """
 
-    train: object
-    test: object
-    train_tr: object | None
-    valid: object | None
+    train: Interactions | Sessions
+    test: Interactions | Sessions
+    train_tr: Interactions | Sessions | None
+    valid: Interactions | Sessions | None
     record: dict
 
 
@@ -66,7 +66,8 @@ def _same_space(a: Interactions, b: Interactions, what: str) -> None:
     if a.shape != b.shape or not np.array_equal(a.user_ids, b.user_ids) \
             or not np.array_equal(a.item_ids, b.item_ids):
         raise DataError(f"{what}: the test data must share the training users and items "
-                        f"(read it with users=train.users, items=train.items)")
+                        f"(read it with users=train.users, items=train.items; after "
+                        f"unknown='extend', re-point train with extend_items)")
 
 
 def _pair_keys(data: Interactions) -> np.ndarray:
