@@ -199,7 +199,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             raise ConfigError(f"--session: {name} is not a session model; give --user ID"
                               + (" or --items ID,..." if hasattr(model, "score_fold_in") else ""))
         seq = items_map.indices(_ids(args.session, "--session"))
-        scores = model.score_session(seq)                               # (V,)
+        if hasattr(model, "score_session"):
+            scores = model.score_session(seq)                           # (V,)
+        else:
+            scores = model.score_prefixes(seq[None, :], np.ones((1, seq.size), bool))[0]
         top = _top(scores, args.k)
     else:
         if not hasattr(model, "score_fold_in"):
@@ -222,14 +225,18 @@ def cmd_similar(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ConfigError(f"-k: must be >= 1, got {args.k}")
     settings, model, ckpt = load_trained(args.run)
-    if not hasattr(model, "item_vectors"):
-        raise ConfigError(f"similar: {settings.model_name} has no item representation")
     i = IdMap(ckpt.arrays["item_ids"], "item").index(args.item)
-    vectors = np.asarray(model.item_vectors(), dtype=np.float64)        # (V, d)
-    norms = np.linalg.norm(vectors, axis=1)                             # (V,)
-    cosine = vectors @ vectors[i] / np.maximum(norms * norms[i], 1e-12)  # (V,)
-    top = _top(cosine, args.k, np.array([i]))
-    _print_items(top, cosine, ckpt.arrays["item_ids"], "cosine")
+    if hasattr(model, "item_similarities"):      # item-item models: their own similarity
+        similarity, label = model.item_similarities(i), "similarity"
+    elif hasattr(model, "item_vectors"):
+        vectors = np.asarray(model.item_vectors(), dtype=np.float64)    # (V, d)
+        norms = np.linalg.norm(vectors, axis=1)                         # (V,)
+        similarity = vectors @ vectors[i] / np.maximum(norms * norms[i], 1e-12)  # (V,)
+        label = "cosine"
+    else:
+        raise ConfigError(f"similar: {settings.model_name} has no item representation")
+    top = _top(similarity, args.k, np.array([i]))
+    _print_items(top, similarity, ckpt.arrays["item_ids"], label)
     return 0
 
 

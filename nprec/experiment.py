@@ -38,7 +38,7 @@ from nprec.models import model_module
 from nprec.optim import SGD, Adagrad, Adam
 from nprec.run_data import RunData, check_protocol, load_run_data
 from nprec.runs import peak_memory_mb, versions, write_results, write_text_atomic
-from nprec.train import FitState, fit, init_rng
+from nprec.train import FitState, fit, higher_is_better, init_rng
 
 DEFAULT_METRIC = {"loo-full": "ndcg@10", "ncf-loo99": "ndcg@10", "next-item": "mrr@20",
                   "strong-generalization": "ndcg@100", "rating-holdout": "rmse"}
@@ -146,6 +146,9 @@ def build_model(settings: Settings, n_users: int, n_items: int) -> tuple[ModuleT
 
 def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
     """Copy a checkpoint's parameters into `model`, checking names, shapes and dtypes."""
+    if hasattr(model, "set_params"):        # a fitted baseline rebuilds itself from arrays
+        model.set_params(ckpt.params)
+        return
     if set(ckpt.params) != set(model.params):
         raise CheckpointError(f"{origin}: parameters {sorted(ckpt.params)} do not match the "
                               f"model's {sorted(model.params)}")
@@ -163,10 +166,6 @@ def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
 
 # -- training --------------------------------------------------------------------------------
 
-def _is_trained(model: Any) -> bool:
-    return hasattr(model, "forward") and hasattr(model, "batches")
-
-
 def _metric(settings: Settings) -> str:
     return settings.eval.metric or DEFAULT_METRIC[settings.eval.protocol]
 
@@ -182,10 +181,11 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
     if log is not None:
         log(f"nprec: {settings.model_name} on {data.n_users} users, {data.n_items} items "
             f"({settings.eval.protocol}) -> {run_dir}")
-    _, model = build_model(settings, data.n_users, data.n_items)
+    module = model_module(settings.model_name)
     metric = _metric(settings)
     state: FitState | None = None
-    if _is_trained(model):
+    if not getattr(module, "FIT_ONCE", False):
+        _, model = build_model(settings, data.n_users, data.n_items)
         optimizer = make_optimizer(settings.model)
         if resume is not None:
             restore_params(model, resume, str(run_dir / "last.npz"))
@@ -215,7 +215,7 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
         best = load_checkpoint(run_dir / "best.npz", settings.model_name)
         restore_params(model, best, str(run_dir / "best.npz"))
     else:
-        model.fit(data.fit)
+        model, search = _fit_baseline(settings, data, metric, log)
         save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, None))
     trained = time.perf_counter()
     valid = evaluate(model, data, "valid", settings) if data.valid is not None else None
@@ -233,6 +233,7 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
         "protocol": {"name": settings.eval.protocol, "metric": metric,
                      "ties": settings.eval.ties, "test": _protocol_settings(test)},
         "history": [] if state is None else state.history,
+        "search": None if state is not None else search,
         "best": None if state is None else state.best,
         "stopped": "" if state is None else state.stopped,
         "valid": None if valid is None else valid["metrics"],
@@ -245,6 +246,39 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
     }
     write_results(run_dir, results)
     return results
+
+
+def _fit_baseline(settings: Settings, data: RunData, metric: str,
+                  log: Any) -> tuple[Any, list[dict[str, Any]] | None]:
+    """Fit a model without a training loop; search its GRID options on validation.
+
+    Returns the fitted model (the best of the search) and the search record (or None).
+    """
+    module = model_module(settings.model_name)
+    grid = getattr(module, "GRID", {})
+    values = {name: getattr(settings.model, key) for name, key in grid.items()
+              if getattr(settings.model, key)}
+    if not values:
+        _, model = build_model(settings, data.n_users, data.n_items)
+        return model.fit(data.fit), None
+    if data.valid is None:
+        raise ConfigError(f"model.{', model.'.join(grid[n] for n in values)}: a search needs "
+                          f"a validation split (data.valid = 'auto')")
+    (name, candidates), = values.items()
+    search, best = [], None
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    for value in candidates:
+        trial = apply(settings, {f"model.{name}": value}, f"search over {grid[name]}")
+        _, model = build_model(trial, data.n_users, data.n_items)
+        model.fit(data.fit)
+        score = evaluate(model, data, "valid", trial)["metrics"][metric]
+        search.append({name: value, metric: score})
+        if log is not None:
+            log(f"search {name}={value}: valid {metric} {score:.4f}")
+        if best is None or sign * score > sign * best[0]:
+            best = (score, model, value)
+    settings.model = dataclasses.replace(settings.model, **{name: best[2]})
+    return best[1], search
 
 
 def _protocol_settings(report: dict[str, Any]) -> dict[str, Any]:

@@ -94,20 +94,23 @@ class RunData:
         return self.item_ids.size
 
 
-def check_protocol(protocol: str, kind: str, model_name: str) -> None:
-    """A `ConfigError` unless `protocol` exists and suits a model of `kind`."""
+def check_protocol(protocol: str, kind: str | tuple[str, ...], model_name: str) -> str:
+    """The data kind of `protocol`; a `ConfigError` unless the model takes that kind."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"eval.protocol: unknown protocol {protocol!r} "
                           f"(protocols: {', '.join(PROTOCOLS)})")
-    if PROTOCOLS[protocol] != kind:
-        fitting = [p for p, k in PROTOCOLS.items() if k == kind]
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+    if PROTOCOLS[protocol] not in kinds:
+        fitting = [p for p, k in PROTOCOLS.items() if k in kinds]
         raise ConfigError(f"eval.protocol: {protocol!r} needs {PROTOCOLS[protocol]} data; "
-                          f"model {model_name!r} takes {kind} (protocols: {', '.join(fitting)})")
+                          f"model {model_name!r} takes {' or '.join(kinds)} "
+                          f"(protocols: {', '.join(fitting)})")
+    return PROTOCOLS[protocol]
 
 
-def load_run_data(settings: Settings, kind: str) -> RunData:
+def load_run_data(settings: Settings, kind: str | tuple[str, ...]) -> RunData:
     """Read, preprocess and split the data of a run (see the module docstring)."""
-    check_protocol(settings.eval.protocol, kind, settings.model_name)
+    kind = check_protocol(settings.eval.protocol, kind, settings.model_name)
     if kind == "sessions":
         return _sessions(settings)
     return _interactions(settings, kind)

@@ -12,8 +12,10 @@ Every model module provides:
                   forward(batch)         -> (loss, cache)
                   backward(cache)        -> {name: gradient}, in reverse order of forward
               and the scoring methods of its kind (see `nprec.experiment`).
-              Baselines have `fit(train)` instead of batches/forward/backward.
-    KIND      "interactions" (implicit user-item), "sessions" or "ratings" (explicit).
+              Baselines have `fit(train)` instead of batches/forward/backward, and their
+              module says `FIT_ONCE = True`.
+    KIND      "interactions" (implicit user-item), "sessions" or "ratings" (explicit), or a
+              tuple of them for a model that takes several (popularity, item-kNN).
     DEFAULTS  run settings the paper implies, e.g. {"train.epochs": 20,
               "eval.protocol": "ncf-loo99"}; applied before the user's config and --set.
     ALIASES   extra option names, e.g. GRU4Rec's {"n_epochs": "train.epochs"}.
@@ -30,11 +32,22 @@ from nprec.errors import ConfigError
 
 MODELS: dict[str, str] = {
     "mf": "nprec.models.mf",
+    "pop": "nprec.models.baseline_runs:pop",
+    "itemknn": "nprec.models.baseline_runs:itemknn",
+    "ease": "nprec.models.baseline_runs:ease",
+    "sknn": "nprec.models.baseline_runs:sknn",
+    "vsknn": "nprec.models.baseline_runs:vsknn",
 }
 
 
 def model_module(name: str) -> ModuleType:
-    """The module implementing model `name` (a `ConfigError` for an unknown name)."""
+    """The module implementing model `name` (a `ConfigError` for an unknown name).
+
+    An entry `module:attribute` names an object inside a module that plays the module's
+    part (the baselines share one file of adapters).
+    """
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r} (models: {', '.join(sorted(MODELS))})")
-    return importlib.import_module(MODELS[name])
+    path, _, attribute = MODELS[name].partition(":")
+    module = importlib.import_module(path)
+    return getattr(module, attribute) if attribute else module

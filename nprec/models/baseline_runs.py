@@ -1,0 +1,179 @@
+"""The baselines as `nprec train` models: pop, itemknn, ease, sknn and vsknn.
+
+The baselines in `nprec.models.baselines` have no training loop: `fit(train)` computes them
+once. Here each gets what the driver expects of a model — a `Config` dataclass of public
+options, `KIND`, `DEFAULTS` — and an adapter whose `params` are the fitted arrays, so the
+same pickle-free checkpoints, `evaluate`, `recommend` and `similar` work for them too.
+
+`FIT_ONCE` tells the driver to call `fit` instead of running epochs. A list-valued option
+named in `GRID` (EASE's `lambdas`) is searched on the validation split by the driver: every
+value is fitted and validated, the best is tested.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from nprec.config import check
+from nprec.errors import CheckpointError
+from nprec.models.baselines import EASE, SKNN, VSKNN, ItemKNN, Popularity
+from nprec.models.baselines.sknn import SIMILARITIES
+
+
+@dataclass
+class PopConfig:
+    """Popularity has no options."""
+
+
+@dataclass
+class ItemKNNConfig:
+    """Options of item-kNN."""
+
+    k: int = field(default=100, metadata={"help": "neighbours kept per item"})
+    shrink: float = field(default=10.0, metadata={"help": "shrink term of the cosine"})
+
+    def __post_init__(self) -> None:
+        check(self.k >= 1, "model.k", "must be >= 1")
+        check(self.shrink >= 0, "model.shrink", "must be >= 0")
+
+
+@dataclass
+class EASEConfig:
+    """Options of EASE."""
+
+    lam: float = field(default=500.0, metadata={"help": "L2 weight λ"})
+    lambdas: list[float] = field(default_factory=list, metadata={
+        "help": "λ values to search on the validation split (empty: use lam)"})
+
+    def __post_init__(self) -> None:
+        check(self.lam > 0, "model.lam", "must be > 0")
+        check(all(v > 0 for v in self.lambdas), "model.lambdas", "every λ must be > 0")
+
+
+def _sknn_config(cls_name: str, defaults: dict[str, Any]) -> type:
+    """The Config dataclass of SKNN or V-SKNN with that class's defaults."""
+
+    def post_init(self) -> None:
+        check(self.k >= 1, "model.k", "must be >= 1")
+        check(self.sample_size >= 0, "model.sample_size", "must be >= 0 (0 = all sessions)")
+        check(self.similarity in SIMILARITIES, "model.similarity",
+              f"must be one of {', '.join(SIMILARITIES)}")
+        check(self.idf_weighting >= 0, "model.idf_weighting", "must be >= 0")
+
+    helps = {"k": "neighbour sessions", "sample_size": "most recent candidate sessions "
+             "considered (0 = all)", "similarity": "session similarity",
+             "weighting": "weight of a prefix item by its position",
+             "weighting_score": "decay of a neighbour's items by distance",
+             "idf_weighting": "IDF weight of items (0 = off)"}
+    fields = [(name, type(value), field(default=value, metadata={"help": helps[name]}))
+              for name, value in defaults.items()]
+    return dataclasses.make_dataclass(cls_name, fields, namespace={"__post_init__": post_init})
+
+
+SKNNConfig = _sknn_config("SKNNConfig", {"k": 100, "sample_size": 500, "similarity": "cosine",
+                                         "weighting": "same", "weighting_score": "same",
+                                         "idf_weighting": 0.0})
+VSKNNConfig = _sknn_config("VSKNNConfig", {"k": 100, "sample_size": 1000, "similarity": "vec",
+                                           "weighting": "div", "weighting_score": "div",
+                                           "idf_weighting": 0.0})
+
+
+def _csr_arrays(prefix: str, m: sp.sparray) -> dict[str, np.ndarray]:
+    m = sp.csr_array(m)
+    return {f"{prefix}_indptr": m.indptr, f"{prefix}_indices": m.indices,
+            f"{prefix}_data": m.data, f"{prefix}_shape": np.array(m.shape)}
+
+
+def _csr_from(prefix: str, p: dict[str, np.ndarray]) -> sp.csr_array:
+    return sp.csr_array((p[f"{prefix}_data"], p[f"{prefix}_indices"], p[f"{prefix}_indptr"]),
+                        shape=tuple(int(x) for x in p[f"{prefix}_shape"]))
+
+
+# How each baseline's fitted state becomes arrays and back.
+_SKNN_INDEX = ("sess_ptr", "p_item", "item_ptr", "p_sess", "recency", "idf_factor")
+STATE = {
+    Popularity: (lambda m: {"support": m.support},
+                 lambda m, p: setattr(m, "support", p["support"])),
+    ItemKNN: (lambda m: {**_csr_arrays("W", m.W), **_csr_arrays("X", m.X)},
+              lambda m, p: (setattr(m, "W", _csr_from("W", p)),
+                            setattr(m, "X", _csr_from("X", p)))),
+    EASE: (lambda m: {"B": m.B, **_csr_arrays("X", m.X)},
+           lambda m, p: (setattr(m, "B", p["B"]), setattr(m, "X", _csr_from("X", p)))),
+    SKNN: (lambda m: dict(zip(_SKNN_INDEX, m.index, strict=True)),
+           lambda m, p: (setattr(m, "index", tuple(p[k] for k in _SKNN_INDEX)),
+                         setattr(m, "n_items", int(p["item_ptr"].size - 1)))),
+}
+
+
+class Fitted:
+    """A baseline behind the model contract: `fit(train)`, `params`, scoring delegated."""
+
+    def __init__(self, impl_class: type, config: Any, n_users: int, n_items: int, *,
+                 search: tuple[str, ...] = (), rng: np.random.Generator | None = None,
+                 dtype: Any = np.float32) -> None:
+        self.config, self.n_users, self.n_items = config, n_users, n_items
+        self.name = impl_class.__name__.lower()
+        # The options searched by the driver (lists of values) are not the baseline's own.
+        self.impl = impl_class(**{k: v for k, v in dataclasses.asdict(config).items()
+                                  if k not in search})
+        self._to, self._from = next(v for k, v in STATE.items() if isinstance(self.impl, k))
+        self.params: dict[str, np.ndarray] = {}
+
+    def fit(self, train: Any) -> Fitted:
+        self.impl.fit(train)
+        self.params = dict(self._to(self.impl))
+        return self
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        """Restore the fitted state from checkpoint arrays."""
+        try:
+            self._from(self.impl, params)
+        except KeyError as exc:
+            raise CheckpointError(f"{self.name}: checkpoint lacks the array {exc}") from None
+        self.params = dict(params)
+
+    def item_similarities(self, item: int) -> np.ndarray:
+        """(V,) similarity of every item to `item`: a row of the item-item model."""
+        if isinstance(self.impl, ItemKNN):
+            return self.impl.W[[item]].toarray()[0]
+        if isinstance(self.impl, EASE):
+            return np.asarray(self.impl.B[item], dtype=np.float64)
+        raise AttributeError("item_similarities")
+
+    def __getattr__(self, name: str) -> Any:
+        # Scoring methods the baseline has (score_all, score_fold_in, score_prefixes, ...).
+        if name.startswith(("score_", "item_vectors")):
+            return getattr(self.impl, name)
+        raise AttributeError(name)
+
+
+def _spec(impl_class: type, config: type, kind: tuple[str, ...], doc: str,
+          defaults: dict[str, Any] | None = None, grid: dict[str, str] | None = None
+          ) -> SimpleNamespace:
+    grid = grid or {}
+
+    def model(cfg: Any, n_users: int, n_items: int, **kw: Any) -> Fitted:
+        return Fitted(impl_class, cfg, n_users, n_items, search=tuple(grid.values()), **kw)
+
+    return SimpleNamespace(__doc__=doc, Config=config, Model=model, KIND=kind,
+                           DEFAULTS=defaults or {}, ALIASES={}, GRID=grid, FIT_ONCE=True)
+
+
+_SESSIONS = {"eval.protocol": "next-item", "eval.k": [20], "eval.metric": "mrr@20"}
+pop = _spec(Popularity, PopConfig, ("interactions", "sessions"),
+            "Popularity: every user gets the most supported items (the floor to clear).")
+itemknn = _spec(ItemKNN, ItemKNNConfig, ("interactions", "sessions"),
+                "Item-kNN: cosine item-item similarity with shrinkage, top-k neighbours.")
+ease = _spec(EASE, EASEConfig, ("interactions",),
+             "EASE: closed-form linear item-item model (Steck 2019).", grid={"lam": "lambdas"})
+sknn = _spec(SKNN, SKNNConfig, ("sessions",),
+             "SKNN: session-based kNN over the most similar past sessions.", _SESSIONS)
+vsknn = _spec(VSKNN, VSKNNConfig, ("sessions",),
+              "V-SKNN: session kNN weighting later clicks more (Ludewig & Jannach 2018).",
+              _SESSIONS)
