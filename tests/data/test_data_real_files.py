@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 
 from nprec.data import (
@@ -28,6 +30,15 @@ def test_ml1m_loo_split(shared_data):
     split = leave_one_out(train, test=test)                     # raises on any overlap
     assert split.valid.nnz == 6_040 and split.train_tr.nnz == 994_169 - 6_040
     assert train.users.index(1) == 0 and test.item_ids[test.row(0)].tolist() == [48]
+    # Validation = each user's last training row in file order (rows are in time order).
+    table = np.array(gzip.open(folder / "ml-1m.loo.train.tsv.gz").read().split()[2:],
+                     dtype=np.int64).reshape(-1, 2)                      # (nnz, 2)
+    users, last = np.unique(table[::-1, 0], return_index=True)
+    expected = dict(zip(users.tolist(), table[::-1][last, 1].tolist(), strict=True))
+    valid_users = split.valid.entry_users()
+    got = dict(zip(split.valid.user_ids[valid_users].tolist(),
+                   split.valid.item_ids[split.valid.indices].tolist(), strict=True))
+    assert got == expected
 
 
 def test_ml1m_ratings_partial(shared_data):
