@@ -37,7 +37,13 @@ from nprec.evaluation import check_metric, evaluate
 from nprec.models import model_module
 from nprec.optim import SGD, Adagrad, Adam
 from nprec.run_data import RunData, check_protocol, load_run_data
-from nprec.runs import peak_memory_mb, versions, write_results, write_text_atomic
+from nprec.runs import (
+    peak_memory_mb,
+    read_results,
+    versions,
+    write_results,
+    write_text_atomic,
+)
 from nprec.train import FitState, fit, higher_is_better, init_rng
 
 DEFAULT_METRIC = {"loo-full": "ndcg@10", "ncf-loo99": "ndcg@10", "next-item": "mrr@20",
@@ -105,10 +111,16 @@ def settings_from_dict(d: dict[str, Any], origin: str) -> Settings:
 
 
 def make_optimizer(config: Any) -> Any:
-    """The optimizer a model's config names: `optimizer`, `learning_rate`, `momentum`."""
-    name = getattr(config, "optimizer", "adam")
-    lr = config.learning_rate
-    momentum = getattr(config, "momentum", 0.0)
+    """The optimizer a model's config names: `optimizer`, `learning_rate`, `momentum`.
+
+    A config whose choice depends on other options (NeuMF: SGD after pre-training) defines
+    `optimizer_settings() -> (name, learning_rate, momentum)` instead.
+    """
+    if hasattr(config, "optimizer_settings"):
+        name, lr, momentum = config.optimizer_settings()
+    else:
+        name = getattr(config, "optimizer", "adam")
+        lr, momentum = config.learning_rate, getattr(config, "momentum", 0.0)
     if name == "adam":
         return Adam(lr)
     if name == "adagrad":
@@ -176,47 +188,24 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
     started = time.perf_counter()
     if resume is None:
         write_text_atomic(run_dir / "config.toml", to_toml(settings))
-    data = load_run_data(settings, model_module(settings.model_name).KIND)
+    module = model_module(settings.model_name)
+    pretrained, pretrain_record = _pretrain(module, settings, run_dir, progress, log)
+    data = load_run_data(settings, module.KIND)
     loaded = time.perf_counter()
     if log is not None:
-        log(f"nprec: {settings.model_name} on {data.n_users} users, {data.n_items} items "
+        size = (f"{data.fit.n_sessions} sessions" if data.kind == "sessions"
+                else f"{data.n_users} users")
+        log(f"nprec: {settings.model_name} on {size}, {data.n_items} items "
             f"({settings.eval.protocol}) -> {run_dir}")
-    module = model_module(settings.model_name)
     metric = _metric(settings)
     state: FitState | None = None
-    if not getattr(module, "FIT_ONCE", False):
-        _, model = build_model(settings, data.n_users, data.n_items)
-        optimizer = make_optimizer(settings.model)
-        if resume is not None:
-            restore_params(model, resume, str(run_dir / "last.npz"))
-            optimizer.load_state_dict(resume.optim)
-            state = FitState.from_dict(resume.meta["fit_state"])
-        else:
-            state = FitState()
-            save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, state,
-                                                              optimizer))
-
-        def on_epoch_end(st: FitState, improved: bool) -> None:
-            if improved:
-                save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, st))
-            save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, st,
-                                                              optimizer))
-
-        validate = None
-        if data.valid is not None:
-            def validate() -> dict[str, float]:
-                return evaluate(model, data, "valid", settings)["metrics"]
-
-        state = fit(model, optimizer, lambda rng: model.batches(data.fit, rng),
-                    epochs=settings.train.epochs, seed=settings.train.seed,
-                    evaluate=validate, metric=metric, patience=settings.train.patience,
-                    eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
-                    state=state, progress=progress, log=log)
-        best = load_checkpoint(run_dir / "best.npz", settings.model_name)
-        restore_params(model, best, str(run_dir / "best.npz"))
-    else:
+    search = None
+    if getattr(module, "FIT_ONCE", False):
         model, search = _fit_baseline(settings, data, metric, log)
         save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, None))
+    else:
+        model, state = _train_epochs(settings, run_dir, data, metric, pretrained, resume,
+                                     progress, log)
     trained = time.perf_counter()
     valid = evaluate(model, data, "valid", settings) if data.valid is not None else None
     test = evaluate(model, data, "test", settings)
@@ -232,8 +221,9 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
         "data": data.record,
         "protocol": {"name": settings.eval.protocol, "metric": metric,
                      "ties": settings.eval.ties, "test": _protocol_settings(test)},
+        "pretrain": pretrain_record,
         "history": [] if state is None else state.history,
-        "search": None if state is not None else search,
+        "search": search,
         "best": None if state is None else state.best,
         "stopped": "" if state is None else state.stopped,
         "valid": None if valid is None else valid["metrics"],
@@ -246,6 +236,75 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
     }
     write_results(run_dir, results)
     return results
+
+
+def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
+                  pretrained: dict[str, dict[str, np.ndarray]], resume: Checkpoint | None,
+                  progress: bool, log: Any) -> tuple[Any, FitState]:
+    """The epoch loop with its checkpoints; returns the model at its best epoch."""
+    _, model = build_model(settings, data.n_users, data.n_items)
+    optimizer = make_optimizer(settings.model)
+    if resume is not None:
+        restore_params(model, resume, str(run_dir / "last.npz"))
+        optimizer.load_state_dict(resume.optim)
+        state = FitState.from_dict(resume.meta["fit_state"])
+    else:
+        if pretrained:
+            model.load_pretrained(pretrained)
+        state = FitState()
+        save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, state,
+                                                          optimizer))
+
+    def on_epoch_end(st: FitState, improved: bool) -> None:
+        # best.npz first: last.npz records the best epoch, which must already be on disk.
+        if improved:
+            save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, st))
+        save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, st,
+                                                          optimizer))
+
+    validate = None
+    if data.valid is not None:
+        def validate() -> dict[str, float]:
+            return evaluate(model, data, "valid", settings)["metrics"]
+
+    state = fit(model, optimizer, lambda rng: model.batches(data.fit, rng),
+                epochs=settings.train.epochs, seed=settings.train.seed,
+                evaluate=validate, metric=metric, patience=settings.train.patience,
+                eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
+                state=state, progress=progress, log=log)
+    best = load_checkpoint(run_dir / "best.npz", settings.model_name)
+    restore_params(model, best, str(run_dir / "best.npz"))
+    return model, state
+
+
+def _pretrain(module: ModuleType, settings: Settings, run_dir: Path, progress: bool,
+              log: Any) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
+    """Run the model's pre-training stages (NeuMF's GMF and MLP), each a run of its own.
+
+    A module with `pretrain_stages(settings) -> [(name, stage settings), ...]` gets each
+    stage trained in `run_dir/pretrain/<name>` (a complete run directory: resumable, and
+    skipped once it has results), and its model receives the stages' best parameters through
+    `load_pretrained({name: params})` before its first epoch.
+    """
+    stages = getattr(module, "pretrain_stages", lambda s: [])(settings)
+    params: dict[str, dict[str, np.ndarray]] = {}
+    record: dict[str, Any] = {}
+    for name, stage_settings in stages:
+        stage_dir = run_dir / "pretrain" / name
+        if not (stage_dir / "results.json").is_file():
+            if (stage_dir / "last.npz").is_file():
+                resume_run(stage_dir, progress=progress, log=log)
+            else:
+                stage_dir.mkdir(parents=True, exist_ok=True)
+                if log is not None:
+                    log(f"nprec: pre-training stage {name!r} -> {stage_dir}")
+                train_run(stage_settings, stage_dir, progress=progress, log=log)
+        results = read_results(stage_dir)
+        params[name] = load_checkpoint(stage_dir / "best.npz").params
+        record[name] = {"dir": str(stage_dir), "model": results["model"],
+                        "best": results["best"], "valid": results["valid"],
+                        "test": results["test"]}
+    return params, (record or None)
 
 
 def _fit_baseline(settings: Settings, data: RunData, metric: str,

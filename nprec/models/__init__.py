@@ -20,6 +20,12 @@ Every model module provides:
               "eval.protocol": "ncf-loo99"}; applied before the user's config and --set.
     ALIASES   extra option names, e.g. GRU4Rec's {"n_epochs": "train.epochs"}.
 
+Optional: `pretrain_stages(settings) -> [(name, stage settings)]` with
+`Model.load_pretrained({name: params})` (NeuMF's GMF and MLP pre-training, each stage a run
+of its own under DIR/pretrain/NAME); `Config.optimizer_settings() -> (name, lr, momentum)`
+when the optimizer depends on other options; `Model.state_arrays()` /
+`load_state_arrays(d)` for non-parameter state a checkpoint must keep.
+
 `MODELS` maps each `nprec train MODEL` name to its module; modules are imported on demand.
 """
 
