@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ties", choices=["pessimistic", "optimistic", "expected"],
                    help="tie policy (default: the run's)")
     p.add_argument("-k", metavar="K", help="ranking cutoff(s) (default: the run's)")
+    p.add_argument("--protocol", metavar="NAME",
+                   help="another protocol on the same split, e.g. loo-full for a run "
+                        "trained with ncf-loo99")
 
     p = sub.add_parser("recommend", help="top-k items for a user, a session or a set of items",
                        description="Recommend with RUN's best checkpoint; ids are the raw ids "

@@ -108,8 +108,12 @@ def _finish_training(run, run_dir: Path, created: bool) -> int:
         _clean_failed_run(run_dir, created)
         raise
     print(f"run: {run_dir}")
+    protocol = results["protocol"]["name"]
     for key, value in results["test"].items():
-        print(f"test {key}: {value:.4f}")
+        print(f"test {protocol} {key}: {value:.4f}")
+    for name, report in (results.get("test_also") or {}).items():
+        for key, value in report["metrics"].items():
+            print(f"test {name} {key}: {value:.4f}")
     return 0
 
 
@@ -130,7 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from nprec.config import apply
     from nprec.evaluation import evaluate
     from nprec.experiment import load_trained
-    from nprec.run_data import load_run_data
+    from nprec.run_data import check_protocol, load_run_data
 
     settings, model, _ = load_trained(args.run)
     changes: dict[str, Any] = {}
@@ -140,8 +144,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         changes["eval.ties"] = args.ties
     if args.k:
         changes["eval.k"] = args.k
+    if args.protocol:
+        changes["eval.protocol"] = args.protocol
     if changes:
         settings = apply(settings, changes, "evaluate")
+        check_protocol(settings.eval.protocol, model_module(settings.model_name).KIND,
+                       settings.model_name)
     data = load_run_data(settings, model_module(settings.model_name).KIND)
     report = evaluate(model, data, "test", settings)
     by_ties = report.get("by_ties") or {report["ties"]: report["metrics"]}

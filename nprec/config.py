@@ -146,6 +146,9 @@ class EvalSettings:
         "help": "metrics to compute (default: the protocol's, e.g. hit,ndcg for loo-full)"})
     metric: str = dataclasses.field(default="", metadata={
         "help": "validation metric that selects the best epoch (default: the protocol's)"})
+    also: list[str] = dataclasses.field(default_factory=list, metadata={
+        "help": "more protocols to test the chosen model with (same split), e.g. loo-full "
+                "beside ncf-loo99"})
 
     def __post_init__(self) -> None:
         check(len(self.k) >= 1 and all(k >= 1 for k in self.k), "eval.k",

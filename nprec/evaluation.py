@@ -54,15 +54,18 @@ def _known_pairs(data: RunData) -> Interactions:
     return Interactions.from_csr(both, user_ids=data.user_ids, item_ids=data.item_ids)
 
 
-def evaluate(model: Any, data: RunData, part: str, settings: Settings) -> dict[str, Any]:
+def evaluate(model: Any, data: RunData, part: str, settings: Settings,
+             protocol: str | None = None) -> dict[str, Any]:
     """The protocol report of `model` on `part` ("valid" or "test") of the run's data.
 
     Validation ranks against the fitted part (its items masked); the test ranks against the
     whole training part, so an item held out for validation is masked as seen, not counted
-    as a candidate the user never met.
+    as a candidate the user never met. `protocol` overrides the run's (for `eval.also`:
+    the same leave-one-out split tested with full ranking beside ncf-loo99).
     """
-    protocol, ev = settings.eval.protocol, settings.eval
-    metrics = tuple(ev.metrics) or METRICS[protocol]
+    ev = settings.eval
+    protocol = protocol or ev.protocol
+    metrics = (tuple(ev.metrics) if protocol == ev.protocol else ()) or METRICS[protocol]
     ks, ties = tuple(ev.k), ev.ties
     target = data.valid if part == "valid" else data.test
     seen = data.fit if part == "valid" else data.train

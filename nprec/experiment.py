@@ -92,7 +92,14 @@ def resolve_settings(model_name: str, *, config_file: str | None = None,
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"{flag}: model {model_name!r} has no option {name!r}")
         settings = apply(settings, {key: value}, f"--{name}")
-    check_protocol(settings.eval.protocol, module.KIND, model_name)
+    kind = check_protocol(settings.eval.protocol, module.KIND, model_name)
+    for name in settings.eval.also:
+        if check_protocol(name, module.KIND, model_name) != kind:
+            raise ConfigError(f"eval.also: {name!r} needs other data than "
+                              f"{settings.eval.protocol!r}")
+        if name == "strong-generalization" or settings.eval.protocol == "strong-generalization":
+            raise ConfigError(f"eval.also: {name!r} needs a different split than "
+                              f"{settings.eval.protocol!r}")
     check_metric(settings, _metric(settings))
     return settings
 
@@ -209,9 +216,12 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
     trained = time.perf_counter()
     valid = evaluate(model, data, "valid", settings) if data.valid is not None else None
     test = evaluate(model, data, "test", settings)
+    also = {name: evaluate(model, data, "test", settings, protocol=name)
+            for name in settings.eval.also}
     if log is not None:
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in test["metrics"].items())
-        log(f"test ({test['protocol']}, {test['ties']} ties): {shown}")
+        for report in [test, *also.values()]:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in report["metrics"].items())
+            log(f"test ({report['protocol']}, {report['ties']} ties): {shown}")
     finished = time.perf_counter()
     results = {
         "model": settings.model_name,
@@ -229,6 +239,8 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
         "valid": None if valid is None else valid["metrics"],
         "test": test["metrics"],
         "test_by_ties": test.get("by_ties"),
+        "test_also": {name: {"metrics": r["metrics"], "by_ties": r.get("by_ties"),
+                             "settings": _protocol_settings(r)} for name, r in also.items()},
         "seconds": {"total": finished - started, "load": loaded - started,
                     "train": trained - loaded, "test": finished - trained},
         "peak_memory_mb": peak_memory_mb(),

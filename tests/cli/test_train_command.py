@@ -35,7 +35,7 @@ def test_train_writes_a_complete_run_directory(tmp_path, capsys):
         assert key in res
     best = load_checkpoint(out / "best.npz", "mf")
     assert best.meta["fit_state"]["epoch"] == res["best"]["epoch"]
-    assert "test hit@10" in capsys.readouterr().out
+    assert "test loo-full hit@10" in capsys.readouterr().out
 
 
 def test_mf_clearly_beats_popularity_on_the_synthetic_data(tmp_path):
