@@ -8,7 +8,9 @@ items, ~1M entries, 4 negatives per entry), GRU4Rec on YooChoose-sized data (37k
 lists for 512 users over 37k items. The data are synthetic with the same shapes and a
 popularity skew. Each kernel is first checked against its twin on these inputs (identical
 integers, floats within rounding), then both are timed (best of --repeat runs, after one
-warm-up call that also compiles), side by side in one process. The thread count is Numba's.
+warm-up call that also compiles), side by side in one process. The thread count is Numba's;
+the speed-up is of wall times. The CPU columns (process time, summed over threads) help to
+read a run on a shared machine: a high load average inflates wall times, parallel ones most.
 Last, one epoch of each sampler of `nprec.samplers` is timed on the same synthetic data.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 
 import numba
@@ -107,15 +110,17 @@ def check(fast, ref, args) -> bool:
                       if isinstance(x, np.ndarray))
 
 
-def best_time(fn, args, repeat: int) -> float:
-    """Best wall time in ms over `repeat` calls, each on fresh copies (copying not timed)."""
-    times = []
+def best_time(fn, args, repeat: int) -> tuple[float, float]:
+    """Best wall time and best process CPU time (all threads) in ms over `repeat` calls,
+    each on fresh copies of the arguments (copying not timed)."""
+    wall, cpu = [], []
     for _ in range(repeat):
         a = copy.deepcopy(args)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(*a)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return 1e3 * min(wall), 1e3 * min(cpu)
 
 
 def sampler_epochs(rng, repeat: int) -> None:
@@ -154,9 +159,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     table = cases(rng)
     print(f"numba {numba.__version__}, numpy {np.__version__}, "
-          f"threads {numba.get_num_threads()}, best of {args.repeat}")
-    print(f"{'kernel':<27} {'size':<46} {'check':>5} {'fast ms':>9} {'ref ms':>9} "
-          f"{'speed-up':>8}")
+          f"threads {numba.get_num_threads()}, best of {args.repeat}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'kernel':<27} {'size':<46} {'check':>5} {'fast ms':>8} {'ref ms':>8} "
+          f"{'speed-up':>8} {'fast cpu':>8} {'ref cpu':>8}")
     failed = []
     for fast, ref in PAIRS:
         name = fast.__name__
@@ -167,13 +173,14 @@ def main() -> None:
             continue
         size, kargs = table[name]
         ok = check(fast, ref, kargs)                 # also compiles the fast kernel
-        t_fast = best_time(fast, kargs, args.repeat)
-        t_ref = best_time(ref, kargs, args.repeat)
-        print(f"{name:<27} {size:<46} {'ok' if ok else 'FAIL':>5} {t_fast:9.2f} "
-              f"{t_ref:9.2f} {t_ref / t_fast:7.1f}x", flush=True)
+        t_fast, c_fast = best_time(fast, kargs, args.repeat)
+        t_ref, c_ref = best_time(ref, kargs, args.repeat)
+        print(f"{name:<27} {size:<46} {'ok' if ok else 'FAIL':>5} {t_fast:8.2f} "
+              f"{t_ref:8.2f} {t_ref / t_fast:7.1f}x {c_fast:8.2f} {c_ref:8.2f}", flush=True)
         if not ok:
             failed.append(name)
-    print(f"Numba threading layer: {numba.threading_layer()}")
+    print(f"Numba threading layer: {numba.threading_layer()}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     if not args.no_samplers and not args.only:
         sampler_epochs(rng, max(1, args.repeat // 2))
     if failed:
