@@ -197,11 +197,21 @@ def _interactions(settings: Settings, kind: str) -> RunData:
             split = ratio_split(data, d.test_fraction, per_user=False, validation=validate,
                                 rng=np.random.default_rng([settings.train.seed, 0x7A]))
     record["split"] = split.record
+    _check_parts(split.test, split.valid if validate else None, protocol)
     fit = split.train_tr if validate else split.train
     record["statistics"] = {"fit": describe(fit), "test": describe(split.test)}
     return RunData(kind, protocol, fit, split.train, split.valid if validate else None,
                    split.test, data.user_ids, data.item_ids, negatives=negatives,
                    record=record)
+
+
+def _check_parts(test: Interactions, valid: Interactions | None, protocol: str) -> None:
+    """A `DataError` when the split leaves nothing to test or to validate on."""
+    for name, part in (("test", test), ("validation", valid)):
+        if part is not None and part.nnz == 0:
+            rule = ("every user needs at least two interactions (three with validation)"
+                    if protocol in ("loo-full", "ncf-loo99") else "the data is too small")
+            raise DataError(f"the {protocol} split leaves no {name} entries: {rule}")
 
 
 def _ratio_valid(split, fraction: float, seed: int):
@@ -292,6 +302,9 @@ def _sessions(settings: Settings) -> RunData:
         valid = _drop_short(valid, record, "valid")
     if test.n_sessions == 0:
         raise DataError("the test split holds no session with two or more known items")
+    if valid is not None and valid.n_sessions == 0:
+        raise DataError("the validation split holds no session with two or more known items "
+                        "(give data.valid = 'none' to train without validation)")
     record["split"] = split_record
     record["statistics"] = {"fit": describe(fit), "test": describe(test)}
     return RunData("sessions", settings.eval.protocol, fit, train, valid, test,
