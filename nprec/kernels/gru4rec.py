@@ -3,23 +3,26 @@
 The sampled output of a GRU4Rec mini-batch (Hidasi & Karatzoglou 2018) scores each of the B
 rows against M = B + S columns: the B targets of the mini-batch (row i's own at column i),
 then S negatives shared by all rows. Many columns name the same item (popular items are
-sampled often, a target may be sampled too), so the model gathers each item's output row
+sampled often, a target may be sampled too), so the model reads each item's output row
 once: with u the K unique items read and `cols` (M,) the position in u of every column,
 
-    S  = h Wy[u]ᵀ                       (B, K)   one BLAS product over unique rows
-    R_ij = S[i, cols_j] + By[u][cols_j]  (B, M)   the official score matrix, never stored
+    S  = h Wy[u]ᵀ                        (B, K)   one BLAS product over unique rows
+    R_ij = S[i, cols_j] + By[u][cols_j]  (B, M)   the official score matrix
 
-`sampled_loss` reads R through `cols`, evaluates one of GRU4Rec's losses row by row and
-writes dS directly (the gradient of every column added into its unique item), so the two
-BLAS products of the backward pass (dS Wy[u] and dSᵀ h) produce coalesced row gradients with
-no (M, H) gather and no sort of gradient rows. Rows are independent: they run in parallel.
+`sampled_loss` evaluates GRU4Rec's losses from S directly, each sum over columns written as
+a sum over unique items weighted by their column counts, and returns dS: the gradient of
+each item summed over its columns, which the two backward products (dS Wy[u], dSᵀ h) turn
+into coalesced row gradients. No (B, M) matrix, no gather of scores, no scatter of their
+gradients (docs/derivations/sampled_unique.md). It is whole-array NumPy: exp, tanh and
+friends run in SIMD loops, several times faster than scalar compiled code here.
 
 `session_state` builds the session-state input of Hidasi et al. (2016, §3.1) as a sparse
-matrix, row by row from the events of each row's session so far.
+matrix, row by row from the events of each row's session so far (a Numba kernel: a sort and
+a merge per row).
 
-Every kernel has a NumPy twin `<name>_ref` with the same contract; `sampled_loss_ref` is
-built from the nprec losses (`nprec.losses`) and the ELU layer, so the fused kernel is held
-to the library's definitions.
+Each has a NumPy twin `<name>_ref` with the same contract; `sampled_loss_ref` builds the full
+(B, M) matrix and calls the nprec losses (`nprec.losses`) and the ELU layer, so the fast path
+is held to the library's definitions.
 """
 
 from __future__ import annotations

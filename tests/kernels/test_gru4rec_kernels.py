@@ -1,0 +1,154 @@
+"""GRU4Rec's kernels against their twins, in float32 and float64, and their own gradients.
+
+`sampled_loss` (the losses on unique items) against `sampled_loss_ref` (the library losses
+on the full column matrix), against finite differences, at extreme scores, and the BPR-max
+detail third-party ports got wrong; `session_state` against its twin and its definition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nprec.kernels.gru4rec import (
+    LOSSES,
+    sampled_loss,
+    sampled_loss_ref,
+    session_state,
+    session_state_ref,
+)
+from nprec.testing import numerical_grad
+from nprec.testing.strategies import seeds
+
+RTOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+@st.composite
+def sampled_case(draw, dtype=np.float64):
+    """(S, by, cols, log_q, loss, elu, bpreg): few items, so columns repeat items; some items
+    of the block are not columns at all (read only as inputs)."""
+    rng = np.random.default_rng(draw(seeds))
+    loss = draw(st.sampled_from(LOSSES))
+    B = draw(st.integers(1, 5))
+    K = draw(st.integers(2, 8))
+    extra = draw(st.integers(0 if loss in ("cross-entropy", "top1", "bpr") or B >= 2 else 1, 9))
+    used = draw(st.integers(1, K))                      # items K-used.. are input-only
+    cols = rng.integers(0, used, B + extra)
+    S = (draw(st.sampled_from([0.5, 3.0])) * rng.standard_normal((B, K))).astype(dtype)
+    by = rng.standard_normal(K).astype(dtype)
+    log_q = rng.standard_normal(cols.size) if loss == "cross-entropy" and rng.random() < .7 \
+        else None
+    elu = draw(st.sampled_from([0.0, 0.5, 1.0]))
+    return S, by, cols, log_q, loss, elu, float(rng.uniform(0, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=60)
+@given(data=st.data())
+def test_sampled_loss_matches_the_library_losses_on_all_columns(dtype, data):
+    S, by, cols, log_q, loss, elu, bpreg = data.draw(sampled_case(dtype))
+    kw = dict(log_q=log_q, bpreg=bpreg, elu_param=elu, scale=0.25)
+    total, dS = sampled_loss(S, by, cols, loss, **kw)
+    ref_total, ref_dS = sampled_loss_ref(S, by, cols, loss, **kw)
+    assert dS.dtype == dtype and dS.shape == S.shape
+    assert np.isclose(total, ref_total, rtol=RTOL[dtype], atol=RTOL[dtype])
+    assert np.allclose(dS, ref_dS, rtol=RTOL[dtype], atol=RTOL[dtype])
+    K = S.shape[1]
+    assert not dS[:, np.bincount(cols, minlength=K) == 0].any()   # input-only items
+
+
+@settings(max_examples=40)
+@given(case=sampled_case())
+def test_sampled_loss_gradient_against_finite_differences(case):
+    S, by, cols, log_q, loss, elu, bpreg = case
+    kw = dict(log_q=log_q, bpreg=bpreg, elu_param=elu, scale=0.5)
+    if elu and np.abs(S + by).min() < 1e-4:
+        return                                              # off ELU's kink
+    _, dS = sampled_loss(S, by, cols, loss, **kw)
+    num_S = numerical_grad(lambda x: sampled_loss(x, by, cols, loss, **kw)[0], S, 1.0)
+    num_by = numerical_grad(lambda x: sampled_loss(S, x, cols, loss, **kw)[0], by, 1.0)
+    assert np.allclose(dS, num_S, rtol=1e-5, atol=1e-7)
+    # by enters every row's score of its item: its gradient is the column sum (the model's dBy).
+    assert np.allclose(dS.sum(axis=0), num_by, rtol=1e-5, atol=1e-7)
+
+
+def test_bpr_max_keeps_the_positive_out_of_its_softmax():
+    """Each row's target scored far above its negatives: loss -log(1) = 0 with the positive
+    excluded from the softmax over negatives; with it included (GRU4REC-pytorch's bug) the
+    weight would sit on the target itself and the loss would be log 2 per row."""
+    B, K = 3, 6
+    S = np.zeros((B, K))
+    cols = np.array([0, 1, 2, 3, 4, 5, 3])                  # targets 0, 1, 2
+    S[np.arange(B), np.arange(B)] = 60.0                    # each row's own target only
+    total, _ = sampled_loss(S, np.zeros(K), cols, "bpr-max", bpreg=0.0)
+    assert 0.0 <= total < 1e-12
+    # A duplicate of the target among the other columns IS a negative (official semantics).
+    dup = np.array([0, 1, 2, 0, 4])
+    total, _ = sampled_loss(S, np.zeros(K), dup, "bpr-max", bpreg=0.0)
+    assert total > 0.1
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("elu", [0.0, 1.0])
+def test_sampled_loss_is_finite_at_extreme_scores(loss, elu):
+    rng = np.random.default_rng(0)
+    S = (rng.choice([-1.0, 1.0], (4, 30)) * rng.uniform(0, 1e3, (4, 30))).astype(np.float32)
+    cols = rng.integers(0, 30, 60)
+    log_q = rng.uniform(0, 12, 60) if loss == "cross-entropy" else None
+    total, dS = sampled_loss(S, np.zeros(30, np.float32), cols, loss, log_q=log_q,
+                             elu_param=elu, bpreg=1.0)
+    assert np.isfinite(total) and np.all(np.isfinite(dS))
+
+
+def test_sampled_loss_rejects_impossible_layouts():
+    S = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="columns"):
+        sampled_loss(S, np.zeros(4), np.array([0, 1]), "cross-entropy")
+    with pytest.raises(ValueError, match="columns"):
+        sampled_loss(np.zeros((1, 4)), np.zeros(4), np.array([0]), "bpr-max")
+    with pytest.raises(ValueError, match="outside"):
+        sampled_loss(S, np.zeros(4), np.array([0, 1, 4]), "top1")
+    with pytest.raises(ValueError, match="unknown loss"):
+        sampled_loss(S, np.zeros(4), np.array([0, 1, 2]), "xe")
+
+
+@st.composite
+def state_case(draw):
+    rng = np.random.default_rng(draw(seeds))
+    N = draw(st.integers(1, 30))
+    items = rng.integers(0, draw(st.integers(1, 6)), N)      # few items: repeats
+    B = draw(st.integers(1, 6))
+    pos = rng.integers(0, N, B)
+    starts = np.array([rng.integers(0, p + 1) for p in pos])
+    return items, starts, pos, draw(st.sampled_from([0.0, 1e-200, 0.3, 0.9, 1.0]))
+
+
+@settings(max_examples=60)
+@given(case=state_case())
+def test_session_state_matches_its_twin_and_definition(case):
+    items, starts, pos, decay = case
+    indptr, ids, w = session_state(items, starts, pos, decay)
+    r_indptr, r_ids, r_w = session_state_ref(items, starts, pos, decay)
+    assert np.array_equal(indptr, r_indptr) and np.array_equal(ids, r_ids)
+    assert np.allclose(w, r_w, rtol=1e-12)
+    V = int(items.max()) + 1
+    for b in range(pos.size):
+        dense = np.zeros(V)
+        for k in range(starts[b], pos[b] + 1):
+            dense[items[k]] += decay ** (pos[b] - k)
+        dense /= np.linalg.norm(dense)
+        row = np.zeros(V)
+        row[ids[indptr[b]:indptr[b + 1]]] = w[indptr[b]:indptr[b + 1]]
+        assert np.allclose(row, dense, rtol=1e-12, atol=1e-300)
+        assert np.all(np.diff(ids[indptr[b]:indptr[b + 1]]) > 0)   # sorted, unique
+        if decay == 0.0:
+            assert np.array_equal(ids[indptr[b]:indptr[b + 1]], [items[pos[b]]])
+
+
+def test_session_state_rejects_bad_rows():
+    with pytest.raises(ValueError, match="starts <= pos"):
+        session_state(np.array([1, 2]), np.array([1]), np.array([0]), 0.5)
+    with pytest.raises(ValueError, match="decay"):
+        session_state(np.array([1, 2]), np.array([0]), np.array([1]), 1.5)
