@@ -216,17 +216,19 @@ def ranking_metrics(scores, t_ptr, t_idx, e_ptr, e_idx, ks):
 
 @njit(cache=True, inline="always")
 def _n_below(levels, s):
-    """Number of entries of the ascending array `levels` strictly below s."""
-    a, b = 0, levels.size
-    if b == 0 or s <= levels[0]:
-        return 0
-    while a < b:
-        mid = (a + b) // 2
-        if levels[mid] < s:
-            a = mid + 1
-        else:
-            b = mid
-    return a
+    """Number of entries of the ascending array `levels` strictly below s.
+
+    A branch-free binary search: the comparison feeds arithmetic, not a jump, so random
+    scores cost no branch mispredictions.
+    """
+    lo = 0
+    n = levels.size
+    while n > 0:
+        half = n >> 1
+        c = levels[lo + half] < s
+        lo += c * (half + 1)
+        n = half + c * (n - 2 * half - 1)    # n - half - 1 if c else half
+    return lo
 
 
 @njit(cache=True)
@@ -253,14 +255,28 @@ def _count_row(s, targets, excluded):
     for j in range(1, m_tot):
         if ids[j] == ids[j - 1]:
             return mg, above, tied, 2
-    for v in range(s.size):
-        x = s[v]
-        if x != x:
-            return mg, above, tied, 1
-        g = _n_below(lv, x)
-        h[g] += 1
-        if g < G and lv[g] == x:
-            tied[g] += 1
+    n_nan = 0
+    if G == 1:                               # one target score (leave-one-out, next item):
+        t0 = lv[0]                           # branch-free counts kept in registers
+        n_above = 0
+        n_tied = 0
+        for v in range(s.size):
+            x = s[v]
+            n_nan += x != x
+            n_above += x > t0
+            n_tied += x == t0
+        h[1] = n_above
+        tied[0] = n_tied
+    else:
+        for v in range(s.size):
+            x = s[v]
+            n_nan += x != x
+            g = _n_below(lv, x)
+            h[g] += 1
+            top = min(g, G - 1)              # g == G: x is above every level, never equal
+            tied[top] += lv[top] == x
+    if n_nan:
+        return mg, above, tied, 1
     for j in range(excluded.size):           # excluded items leave the candidate set
         e = excluded[j]
         if j > 0 and e <= excluded[j - 1]:
