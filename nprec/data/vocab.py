@@ -53,6 +53,25 @@ def unknown_id_error(value, what: str, where: str) -> DataError:
                      f"(pass unknown='drop' or 'extend' to accept it)")
 
 
+def distinct_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct ids, (n,) int64 index of each row's id among them).
+
+    What `np.unique(raw, return_inverse=True)` returns. Integer ids spread over a range
+    not much larger than their count (MovieLens, NCF, SR-GNN ids) take a linear path
+    instead of a sort: mark the ids present in a table over the range, number the marks
+    with a cumulative sum and read each row's number back.
+    """
+    if raw.dtype.kind in "iu" and raw.size:
+        low, high = int(raw.min()), int(raw.max())
+        if high - low <= 4 * raw.size + (1 << 20):
+            present = np.zeros(high - low + 1, dtype=bool)              # (range,)
+            present[raw - low] = True
+            number = np.cumsum(present) - 1                             # (range,)
+            return np.flatnonzero(present) + low, number[raw - low]
+    distinct, inverse = np.unique(raw, return_inverse=True)
+    return distinct, inverse.reshape(-1).astype(np.int64)
+
+
 @dataclass
 class Encoded:
     """Dense indices of a column of raw ids.
@@ -86,13 +105,12 @@ def encode(raw: np.ndarray, vocab: np.ndarray | IdMap | None, unknown: str, *, w
     """
     if unknown not in UNKNOWN_POLICIES:
         raise DataError(f"unknown={unknown!r}: expected one of {', '.join(UNKNOWN_POLICIES)}")
-    distinct, inverse = np.unique(raw, return_inverse=True)
-    inverse = inverse.reshape(-1)                                       # (n,)
+    distinct, inverse = distinct_ids(raw)
     distinct = as_raw_ids(distinct)
     keep = np.ones(raw.size, dtype=bool)
     given = vocabulary_array(vocab)
     if given is None:
-        return Encoded(inverse.astype(np.int64), keep, distinct)
+        return Encoded(inverse, keep, distinct)
     if given.dtype.kind == "U" and distinct.dtype.kind != "U":
         distinct = distinct.astype(str)
     keys = given.astype(str) if distinct.dtype.kind == "U" else given
