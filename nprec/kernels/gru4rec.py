@@ -42,8 +42,6 @@ from nprec.losses import (
     sampled_top1_forward,
     sampled_top1_max_backward,
     sampled_top1_max_forward,
-    sampled_xe_backward,
-    sampled_xe_forward,
 )
 
 LOSSES = ("cross-entropy", "bpr-max", "top1-max", "top1", "bpr")
@@ -51,6 +49,9 @@ LOSSES = ("cross-entropy", "bpr-max", "top1-max", "top1", "bpr")
 
 BPR_MAX_EPS = 1e-24
 """Inside BPR-max's log, as in the official code and `nprec.losses.sampled_max`."""
+
+XE_EPS = 1e-24
+"""Added to the target's softmax probability inside cross-entropy's log (official code)."""
 
 
 def _check_sampled(S: np.ndarray, by: np.ndarray, cols: np.ndarray, log_q: np.ndarray | None,
@@ -81,8 +82,18 @@ def sampled_loss_ref(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str,
         R    = ELU_α(R)  for the ranking losses when α = elu_param > 0
         total = scale · Σ_i loss_i(R)                    (official: scale = 1 / batch_size)
 
-    with loss_i the per-row loss of `nprec.losses`: sampled_xe (with the logQ correction
-    `log_q`; never ELU), sampled_bpr_max (bpreg), sampled_top1_max, sampled_top1, sampled_bpr.
+    with loss_i the per-row loss of `nprec.losses` (sampled_bpr_max with bpreg,
+    sampled_top1_max, sampled_top1, sampled_bpr), except cross-entropy, which is the official
+    code's (written out here; never ELU):
+
+        p_ij   = softmax_j(R_ij - log_q_j)           logQ correction per column, or none
+        loss_i = -log(p_ii + 1e-24)
+
+    The 1e-24 is not cosmetic: a row whose target probability underflows gets the loss
+    -log(1e-24) ≈ 55.3 and no gradient, where the exact log-sum-exp (`nprec.losses.
+    sampled_xe`) would push on. Training with dropout on the carried hidden state (the
+    official scheme) lets a few states grow far out of range on long sessions; the official
+    loss leaves those rows alone, the exact one sends their huge gradients into Wy.
 
     Args:
         S:     (B, K) scores of the K unique items read this step, without their bias.
@@ -102,8 +113,15 @@ def sampled_loss_ref(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str,
     if elu:
         R, elu_cache = elu_forward(R, elu_param)
     if loss == "cross-entropy":
-        mean, cache = sampled_xe_forward(R, log_q)
-        dR = sampled_xe_backward(1.0, cache)[0]
+        O = R - log_q.astype(R.dtype) if log_q is not None else R       # (B, M)
+        X = np.exp(O - O.max(axis=1, keepdims=True))                    # (B, M)
+        X /= X.sum(axis=1, keepdims=True)                               # softmax
+        p = X[np.arange(B), np.arange(B)]                               # (B,) targets
+        mean = np.mean(-np.log(p + XE_EPS))
+        # d(-log(p_i + ε)) = (p_i / (p_i + ε)) (X_ij - δ_ij) / B.
+        dR = X
+        dR[np.arange(B), np.arange(B)] -= 1.0
+        dR *= (p / (p + XE_EPS))[:, None] / B
     elif loss == "bpr-max":
         mean, cache = sampled_bpr_max_forward(R, bpreg)
         dR = sampled_bpr_max_backward(1.0, cache)[0]
@@ -176,7 +194,11 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
 
 
 def _xe_unique(R, t, log_c, target_q):
-    """Cross-entropy: loss_i = log Σ_k c_k exp(r_ik) - (r_it - log_q_i); G = p - e_t."""
+    """Cross-entropy: loss_i = -log(p_i + ε), p_i = exp(r_it - q_i) / Σ_k c_k exp(r_ik).
+
+    p_i is the target column's own probability (a duplicate column of the target is not
+    it); G = (p_i / (p_i + ε)) (P - e_t) with P_ik = c_k exp(r_ik) / Z_i, the mass of item k.
+    """
     B = R.shape[0]
     rows = np.arange(B)                                                 # (B,)
     O = R + log_c                                                       # (B, K)
@@ -184,9 +206,11 @@ def _xe_unique(R, t, log_c, target_q):
     O -= m
     np.exp(O, out=O)                                                    # (B, K)
     Z = O.sum(axis=1)                                                   # (B,)
-    O /= Z[:, None]                                                     # softmax over columns
-    per_row = np.log(Z) + m[:, 0] - (R[rows, t] - target_q)             # (B,)
+    O /= Z[:, None]                                                     # item masses P
+    p = np.exp(R[rows, t] - target_q - m[:, 0]) / Z                     # (B,)
+    per_row = -np.log(p + XE_EPS)                                       # (B,)
     O[rows, t] -= 1.0
+    O *= (p / (p + XE_EPS))[:, None]
     return per_row, O
 
 

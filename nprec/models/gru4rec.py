@@ -30,10 +30,13 @@ takes one event of each of B parallel sessions and predicts its next event:
 - Optimizer: Adagrad with momentum (IndexedAdagradM): row-sparse updates of Wy, By, E and
   the one-hot W_0 (`RowGrad`), dense updates of the GRU weights.
 
-Departures, each deliberate: the GRU is the paper's (reset gate on h_prev before U_h, one
-bias), not PyTorch's GRUCell variant; cross-entropy uses exact log-sum-exp where the official
-code adds 1e-24 to the softmax; deeper layers are initialised with their true fan-in (the
-PyTorch compatibility mode uses the input width for every layer). In the one-hot mode the
+Cross-entropy is the official -log(p_target + 1e-24), not the exact log-sum-exp of
+`nprec.losses.sampled_xe`: with dropout on the carried state a few states grow out of range
+on long sessions, and the official loss gives those rows no gradient (see
+`nprec.kernels.gru4rec.sampled_loss_ref`). Departures, each deliberate: the GRU is the
+paper's (reset gate on h_prev before U_h, one bias), not PyTorch's GRUCell variant; deeper
+layers are initialised with their true fan-in (the PyTorch compatibility mode uses the input
+width for every layer). In the one-hot mode the
 first GRU layer plays the embedding's role, so its output takes `dropout_p_embed` (PyTorch;
 Theano used dropout_p_hidden there).
 
