@@ -75,9 +75,10 @@ class DataSettings:
         "help": "sessions: drop sessions shorter than this (0 = off)"})
     min_item_support: int = dataclasses.field(default=0, metadata={
         "help": "sessions: drop items with fewer events than this (0 = off)"})
-    unknown_test_items: str = dataclasses.field(default="drop", metadata={
-        "help": "test items never seen in training: 'drop' their events (GRU4Rec) or "
-                "'extend' the candidates with them (they count as misses; SR-GNN/NARM)"})
+    unknown_test_items: str = dataclasses.field(default="auto", metadata={
+        "help": "items of a --test file never seen in training: 'extend' the candidates "
+                "with them (they count as misses; SR-GNN/NARM) or 'drop' their entries "
+                "(GRU4Rec); 'auto' = extend for user-item data, drop for sessions"})
     heldout_users: float = dataclasses.field(default=0.1, metadata={
         "help": "strong generalisation: validation users = test users = this fraction of "
                 "the users (or this many, if >= 1)"})
@@ -97,8 +98,8 @@ class DataSettings:
         check(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
         check(self.min_session_length >= 0, "data.min_session_length", "must be >= 0")
         check(self.min_item_support >= 0, "data.min_item_support", "must be >= 0")
-        check(self.unknown_test_items in ("drop", "extend"), "data.unknown_test_items",
-              f"must be drop or extend, got {self.unknown_test_items!r}")
+        check(self.unknown_test_items in ("auto", "drop", "extend"), "data.unknown_test_items",
+              f"must be auto, drop or extend, got {self.unknown_test_items!r}")
         check(self.heldout_users > 0, "data.heldout_users", "must be > 0")
         check(0 < self.held_out_fraction < 1, "data.held_out_fraction", "must be in (0, 1)")
         check(self.synthetic_users >= 10, "data.synthetic_users", "must be >= 10")

@@ -147,11 +147,19 @@ def _read_pair(settings: Settings, kind: str, record: dict) -> tuple[Interaction
         steps.append(step)
     test = None
     if d.test:
+        policy = "extend" if d.unknown_test_items in ("auto", "extend") else "drop"
         test, info = read_interactions(d.test, d.format, users=data.users, items=data.items,
-                                       unknown="drop")
+                                       unknown=policy)
         record["files"].append(info)
+        if policy == "extend":
+            # New items join the candidates (a test item the model never saw is a miss, not
+            # a row silently removed); new users have no history to rank from: dropped.
+            cold = test.select_users(np.arange(test.n_users - data.n_users) + data.n_users)
+            test = test.select_users(np.arange(data.n_users))
+            info["test_entries_dropped_unknown_user"] = int(cold.nnz)
+            data = extend_items(data, test.item_ids)
         if test.nnz == 0:
-            raise DataError(f"{d.test}: no test entry has a user and item of the training data")
+            raise DataError(f"{d.test}: no test entry has a user of the training data")
     return data, test
 
 
@@ -278,10 +286,10 @@ def _sessions(settings: Settings) -> RunData:
     rule = _session_rule(d, sessions)
     if d.test:
         train = sessions
-        test, info = read_sessions(d.test, d.format, item_ids=train.item_ids,
-                                   unknown=d.unknown_test_items)
+        policy = "extend" if d.unknown_test_items == "extend" else "drop"
+        test, info = read_sessions(d.test, d.format, item_ids=train.item_ids, unknown=policy)
         record["files"].append(info)
-        if d.unknown_test_items == "extend":
+        if policy == "extend":
             train = extend_items(train, test.item_ids)
         test = _drop_short(test, record, "test")
         split_record = {"protocol": "given test file", "test_sessions": test.n_sessions,
