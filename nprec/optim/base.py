@@ -24,14 +24,14 @@ from nprec.layers.rowgrad import RowGrad
 
 
 def check_hyper(owner: str, name: str, value: float, low: float, high: float,
-                low_open: bool = False, high_open: bool = True) -> float:
-    """`value` as a float, or ConfigError naming `owner` and `name` if outside the range."""
+                low_open: bool = False) -> float:
+    """`value` as a float, or ConfigError naming `owner` and `name` unless it lies in
+    [low, high) (or (low, high) with `low_open`)."""
     value = float(value)
     above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (math.isfinite(value) and above and below):
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ConfigError(f"{owner}: {name}={value!r} must be in {lo}{low}, {high}{hi}")
+    if not (math.isfinite(value) and above and value < high):
+        raise ConfigError(f"{owner}: {name}={value!r} must be in "
+                          f"{'(' if low_open else '['}{low}, {high})")
     return value
 
 

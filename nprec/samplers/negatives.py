@@ -80,10 +80,6 @@ class PopularitySampler:
         cdf[np.flatnonzero(support)[-1]:] = 1.0   # exact 1 from the last item with support
         self.cdf = cdf
 
-    @property
-    def n_items(self) -> int:
-        return self.cdf.size
-
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n,) int64 item indices drawn independently from `probabilities`."""
         return sample_cdf(self.cdf, rng.random(n))
