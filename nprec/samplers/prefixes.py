@@ -61,7 +61,8 @@ def prefix_batches(sessions: Sessions, batch_size: int, rng: np.random.Generator
         sessions:   the sessions.
         batch_size: samples per batch (the last may be smaller).
         rng:        random generator for the order; None keeps the samples in order
-                    (session by session, shortest prefix first; evaluation).
+                    (session by session, shortest prefix first; evaluation), and with
+                    `bucket` sorts each chunk without shuffling the batches.
         max_len:    truncate prefixes to their most recent max_len items.
         bucket:     number of batches per length-sorted chunk (None: no sorting).
     Yields:
@@ -75,11 +76,12 @@ def prefix_batches(sessions: Sessions, batch_size: int, rng: np.random.Generator
     N = start.size
     order = np.arange(N) if rng is None else rng.permutation(N)         # (N,)
     cuts = list(range(0, N, batch_size))
-    if bucket is not None and rng is not None:
+    if bucket is not None:
         chunk = np.arange(N) // (bucket * batch_size)                   # (N,)
         length = (target - start)[order]                                # (N,)
         order = order[np.lexsort((length, chunk))]     # by length within each chunk
-        cuts = [cuts[i] for i in rng.permutation(len(cuts))]
+        if rng is not None:
+            cuts = [cuts[i] for i in rng.permutation(len(cuts))]
     for a in cuts:
         idx = order[a:a + batch_size]                                   # (B,)
         yield _build_batch(sessions.items, start[idx], target[idx])
