@@ -1,0 +1,165 @@
+"""Sparse-times-dense products for the autoencoders' input layer (Mult-DAE, Mult-VAE, CDAE).
+
+An autoencoder's input is a mini-batch of users' item vectors, a (B, V) matrix X with a few
+dozen ones per row among thousands of items. Its first layer multiplies X by a dense (V, H)
+weight matrix, and that layer's weight gradient is Xᵀ dY. Densifying X and calling BLAS
+costs B·V·H multiply-adds for each product; walking X's stored entries costs nnz·H, about
+V / (nnz / B) times less (35 times on ML-1M: 95 items per user among 3,500).
+
+    csr_matmul(indptr, indices, data, W)           Y = X W          (B, H)
+    csr_t_matmul(indptr, indices, data, dY, V)     dW = Xᵀ dY       (V, H)
+
+X arrives as the three arrays of a CSR matrix (row pointers, column indices, values). Each
+output row of `csr_matmul` is a weighted sum of rows of W, Y_b = Σ_{(b,v)} x_bv W_v, so rows
+are independent and run in parallel. `csr_t_matmul` needs the transpose: dW_v = Σ_{(b,v)}
+x_bv dY_b sums over the users holding item v. It first lays X out by column (a counting
+sort of the entries, serial, O(nnz + V)), then fills the rows of dW in parallel, each from
+its own column's entries in ascending row order, so the result does not depend on the
+number of threads. Both inner loops are plain `out[j] += x * w[j]` over contiguous rows,
+which the compiler vectorises without fast-math (there is no reduction across j).
+
+The twins use SciPy's sparse products.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit, prange
+
+
+def _check_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_cols: int,
+               name: str) -> None:
+    if indptr.ndim != 1 or indptr.size < 1 or indices.ndim != 1 \
+            or data.shape != indices.shape or indptr[0] != 0 or indptr[-1] != indices.size:
+        raise ValueError(f"{name}: indptr {indptr.shape}, indices {indices.shape} and data "
+                         f"{data.shape} are not the arrays of a CSR matrix")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_cols):
+        raise ValueError(f"{name}: a column index is outside [0, {n_cols})")
+
+
+def _float(a: np.ndarray, name: str) -> np.ndarray:
+    if a.ndim != 2 or a.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: expected a 2-d float32 or float64 array, got {a.dtype} "
+                         f"{a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def csr_matmul_ref(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                   W: np.ndarray) -> np.ndarray:
+    """Y = X W for a CSR matrix X (B, V) and a dense W (V, H) (reference twin).
+
+    Args:
+        indptr:  (B + 1,) int row pointers of X.
+        indices: (nnz,) int column (item) of each stored entry.
+        data:    (nnz,) float value of each stored entry (cast to W's dtype).
+        W:       (V, H) float32 or float64.
+    Returns:
+        Y (B, H), dtype of W.
+    """
+    W = _float(W, "csr_matmul")
+    _check_csr(indptr, indices, data, W.shape[0], "csr_matmul")
+    X = sp.csr_array((data.astype(W.dtype), indices, indptr),
+                     shape=(indptr.size - 1, W.shape[0]))               # (B, V)
+    return np.asarray(X @ W, dtype=W.dtype)                             # (B, H)
+
+
+def csr_matmul(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+               W: np.ndarray) -> np.ndarray:
+    """Y = X W for a CSR matrix X (B, V) and a dense W (V, H). Same contract as the twin."""
+    W = _float(W, "csr_matmul")
+    _check_csr(indptr, indices, data, W.shape[0], "csr_matmul")
+    out = np.empty((indptr.size - 1, W.shape[1]), dtype=W.dtype)       # (B, H)
+    _csr_matmul(np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
+                np.asarray(data, dtype=W.dtype), W, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _csr_matmul(indptr, indices, data, W, out):
+    H = W.shape[1]
+    # Parallel over rows of X: iteration b writes out[b] only.
+    for b in prange(out.shape[0]):
+        y = out[b]
+        for j in range(H):
+            y[j] = 0.0
+        for k in range(indptr[b], indptr[b + 1]):
+            x = data[k]
+            w = W[indices[k]]
+            for j in range(H):
+                y[j] += x * w[j]
+
+
+def csr_t_matmul_ref(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                     dY: np.ndarray, n_cols: int) -> np.ndarray:
+    """dW = Xᵀ dY for a CSR matrix X (B, V) and a dense dY (B, H) (reference twin).
+
+    Args:
+        indptr, indices, data: X as in `csr_matmul_ref` (data cast to dY's dtype).
+        dY:      (B, H) float32 or float64.
+        n_cols:  V, the number of columns of X (rows of the result).
+    Returns:
+        dW (V, H), dtype of dY; rows of items with no entry are zero.
+    """
+    dY = _float(dY, "csr_t_matmul")
+    _check_csr(indptr, indices, data, n_cols, "csr_t_matmul")
+    if dY.shape[0] != indptr.size - 1:
+        raise ValueError(f"csr_t_matmul: dY has {dY.shape[0]} rows, X has {indptr.size - 1}")
+    X = sp.csr_array((data.astype(dY.dtype), indices, indptr),
+                     shape=(indptr.size - 1, n_cols))                   # (B, V)
+    return np.asarray(X.T @ dY, dtype=dY.dtype)                         # (V, H)
+
+
+def csr_t_matmul(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                 dY: np.ndarray, n_cols: int) -> np.ndarray:
+    """dW = Xᵀ dY for a CSR matrix X (B, V) and a dense dY (B, H). Same contract as the twin."""
+    dY = _float(dY, "csr_t_matmul")
+    _check_csr(indptr, indices, data, n_cols, "csr_t_matmul")
+    if dY.shape[0] != indptr.size - 1:
+        raise ValueError(f"csr_t_matmul: dY has {dY.shape[0]} rows, X has {indptr.size - 1}")
+    indptr = np.asarray(indptr, dtype=np.int64)
+    col_ptr, entry, row = _by_column(indptr, np.asarray(indices, dtype=np.int64), int(n_cols))
+    out = np.empty((n_cols, dY.shape[1]), dtype=dY.dtype)               # (V, H)
+    _csr_t_matmul(col_ptr, entry, row, np.asarray(data, dtype=dY.dtype), dY, out)
+    return out
+
+
+@njit(cache=True)
+def _by_column(indptr, indices, n_cols):
+    """The entries of X grouped by column: a counting sort, rows ascending within a column.
+
+    Returns col_ptr (V + 1,), and for the p-th entry in column order its position in X's
+    arrays (entry) and its row (row).
+    """
+    nnz = indices.shape[0]
+    col_ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for k in range(nnz):
+        col_ptr[indices[k] + 1] += 1
+    for v in range(n_cols):
+        col_ptr[v + 1] += col_ptr[v]
+    fill = col_ptr[:-1].copy()
+    entry = np.empty(nnz, dtype=np.int64)
+    row = np.empty(nnz, dtype=np.int64)
+    # Serial: entries of one column are appended in row order through a shared cursor.
+    for b in range(indptr.shape[0] - 1):
+        for k in range(indptr[b], indptr[b + 1]):
+            p = fill[indices[k]]
+            fill[indices[k]] = p + 1
+            entry[p] = k
+            row[p] = b
+    return col_ptr, entry, row
+
+
+@njit(cache=True, parallel=True)
+def _csr_t_matmul(col_ptr, entry, row, data, dY, out):
+    H = dY.shape[1]
+    # Parallel over columns of X: iteration v writes out[v] only.
+    for v in prange(out.shape[0]):
+        g = out[v]
+        for j in range(H):
+            g[j] = 0.0
+        for p in range(col_ptr[v], col_ptr[v + 1]):
+            x = data[entry[p]]
+            dy = dY[row[p]]
+            for j in range(H):
+                g[j] += x * dy[j]

@@ -1,0 +1,56 @@
+"""Gradient tests for the sparse-input affine layer, and its agreement with `dense`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nprec.layers import dense_backward, dense_forward
+from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
+from nprec.testing import check_grads
+from nprec.testing.strategies import dims, seeds
+
+
+def _sparse(rng: np.random.Generator, B: int, I: int, density: float) -> sp.csr_array:
+    """A random CSR matrix; rows may be empty (a user with nothing folded in)."""
+    dense = (rng.random((B, I)) < density) * rng.standard_normal((B, I))   # (B, I)
+    return sp.csr_array(dense)
+
+
+@given(seeds, dims(), dims(1, 7), dims(), st.sampled_from([0.0, 0.3, 1.0]))
+def test_sparse_dense_grads(seed, B, I, O, density):
+    rng = np.random.default_rng(seed)
+    X = _sparse(rng, B, I, density)
+    W, b = rng.standard_normal((I, O)), rng.standard_normal(O)
+    check_grads(sparse_dense_forward, sparse_dense_backward, X, W, b, rng=rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(seed=seeds, B=dims(), I=dims(1, 9), O=dims())
+def test_sparse_dense_equals_dense_on_the_densified_input(dtype, seed, B, I, O):
+    rng = np.random.default_rng(seed)
+    X = _sparse(rng, B, I, 0.4)
+    W = rng.standard_normal((I, O)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    dy = rng.standard_normal((B, O)).astype(dtype)
+    y, cache = sparse_dense_forward(X, W, b)
+    y_ref, cache_ref = dense_forward(X.toarray().astype(dtype), W, b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol)
+    dX, dW, db = sparse_dense_backward(dy, cache)
+    _, dW_ref, db_ref = dense_backward(dy, cache_ref)
+    assert dX is None and dW.dtype == dtype
+    np.testing.assert_allclose(dW, dW_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(db, db_ref, rtol=tol, atol=tol)
+
+
+def test_sparse_dense_refuses_a_dense_or_misshapen_input():
+    W, b = np.ones((4, 2)), np.zeros(2)
+    with pytest.raises(ValueError, match="CSR"):
+        sparse_dense_forward(np.ones((3, 4)), W, b)
+    with pytest.raises(ValueError, match="columns"):
+        sparse_dense_forward(sp.csr_array(np.ones((3, 5))), W, b)
