@@ -43,6 +43,8 @@ MODELS: dict[str, str] = {
     "ease": "nprec.models.baseline_runs:ease",
     "sknn": "nprec.models.baseline_runs:sknn",
     "vsknn": "nprec.models.baseline_runs:vsknn",
+    "multdae": "nprec.models.multdae",
+    "multvae": "nprec.models.multvae",
 }
 
 
