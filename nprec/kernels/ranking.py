@@ -86,38 +86,50 @@ def _discounts(k_max: int) -> tuple[np.ndarray, np.ndarray]:
 # -- NumPy twin -----------------------------------------------------------------------------
 
 
-def _expected_row_ref(group_sizes, group_targets, k, m_tot, disc, idcg):
-    """Expected-policy metrics of one row from its tie groups in rank order (twin)."""
+def _p_no_target_before(group_sizes, group_targets, t):
+    """P(none of the first t ranks holds a target) = prod over groups of C(n-l, m) / C(n, m),
+    l = the group's ranks among the first t (exact integers, then one division each)."""
+    p, start = 1.0, 0
+    for n, m in zip(group_sizes.tolist(), group_targets.tolist(), strict=True):
+        l = min(max(t - start, 0), n)
+        p *= math.comb(n - l, m) / math.comb(n, m)
+        start += n
+    return p
+
+
+def _expected_row_ref(group_sizes, group_targets, k, disc):
+    """Expected-policy raw sums (hit, hits, dcg, ap, mrr) of one row at cutoff k (twin).
+
+    Built position by position over the top k: pi_p = m/n of the group holding rank p, the
+    joint probabilities E[rel_p rel_q] (independent across groups, m(m-1)/(n(n-1)) inside
+    one), and the first-target distribution from `_p_no_target_before`.
+
+    Args:
+        group_sizes, group_targets: (G',) size and number of targets of every tie group of
+            the candidates, in rank order (best scores first).
+    """
     pi = np.repeat(group_targets / group_sizes, group_sizes)[:k]       # (k',) P(target at p)
     group_of = np.repeat(np.arange(group_sizes.size), group_sizes)[:k]  # (k',)
     n_top = pi.size
     pos = np.arange(1, n_top + 1)                                       # (k',) ranks
     hits = pi.sum()
     dcg = (pi * disc[1:n_top + 1]).sum()
-    # E[rel_p rel_q]: independent across groups, m(m-1)/(n(n-1)) inside one group.
     joint = np.outer(pi, pi)                                            # (k', k')
     same = group_of[:, None] == group_of[None, :]                       # (k', k')
     n_g = group_sizes[group_of].astype(float)                           # (k',)
     m_g = group_targets[group_of].astype(float)                         # (k',)
     inside = m_g * (m_g - 1) / np.maximum(n_g * (n_g - 1), 1)           # (k',)
-    joint = np.where(same, inside[:, None], joint)
+    joint = np.where(same, inside[:, None], joint)                      # (k', k')
     np.fill_diagonal(joint, pi)
     ap = (np.tril(joint).sum(axis=1) / pos).sum()
-    # P(no target among the first t ranks) = prod over groups of C(n - l, m) / C(n, m).
-    def none_before(t):
-        p = 1.0
-        start = 0
-        for n, m in zip(group_sizes.tolist(), group_targets.tolist(), strict=True):
-            l = min(max(t - start, 0), n)
-            p *= math.comb(n - l, m) / math.comb(n, m)
-            start += n
-        return p
-    miss = [none_before(t) for t in range(n_top + 1)]
+    miss = [_p_no_target_before(group_sizes, group_targets, t) for t in range(n_top + 1)]
     mrr = sum((miss[p - 1] - miss[p]) / p for p in range(1, n_top + 1))
     return (1.0 - miss[n_top], hits, dcg, ap, mrr)
 
 
-def ranking_metrics_ref(scores, t_ptr, t_idx, e_ptr, e_idx, ks):
+def ranking_metrics_ref(scores: np.ndarray, t_ptr: np.ndarray, t_idx: np.ndarray,
+                        e_ptr: np.ndarray, e_idx: np.ndarray, ks: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """Every per-row ranking metric under every tie policy (reference twin).
 
     Args:
@@ -182,7 +194,7 @@ def ranking_metrics_ref(scores, t_ptr, t_idx, e_ptr, e_idx, ks):
                 ap = (np.arange(1, hits + 1) / top).sum()
                 mrr = 1.0 / rk[0] if hits else 0.0
                 values[r, p, :, q] = _finish(hit, hits, dcg, ap, mrr, k, m, idcg)
-            hit, hits, dcg, ap, mrr = _expected_row_ref(sizes, group_targets, k, m, disc, idcg)
+            hit, hits, dcg, ap, mrr = _expected_row_ref(sizes, group_targets, k, disc)
             values[r, 2, :, q] = _finish(hit, hits, dcg, ap, mrr, k, m, idcg)
     _raise_row_error(err)
     return values, n_targets
@@ -197,7 +209,9 @@ def _finish(hit, hits, dcg, ap, mrr, k, m, idcg):
 # -- compiled kernel ------------------------------------------------------------------------
 
 
-def ranking_metrics(scores, t_ptr, t_idx, e_ptr, e_idx, ks):
+def ranking_metrics(scores: np.ndarray, t_ptr: np.ndarray, t_idx: np.ndarray,
+                    e_ptr: np.ndarray, e_idx: np.ndarray, ks: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Every per-row ranking metric under every tie policy, O(V log |T|) per row.
 
     Same contract as `ranking_metrics_ref`: returns values (B, 3, 7, K) float64 with axes

@@ -44,8 +44,9 @@ def _check_index(pre_ptr, pre_items, pre_weights, index):
         raise ValueError("sknn_scores: every prefix needs at least one item")
 
 
-def sknn_scores_ref(pre_ptr, pre_items, pre_weights, index, decay, k, sample_size,
-                    similarity):
+def sknn_scores_ref(pre_ptr: np.ndarray, pre_items: np.ndarray, pre_weights: np.ndarray,
+                    index: tuple, decay: np.ndarray, k: int, sample_size: int,
+                    similarity: int) -> np.ndarray:
     """Scores of every item for every prefix (reference twin, session-rec's algorithm).
 
     Args:
@@ -100,7 +101,9 @@ def sknn_scores_ref(pre_ptr, pre_items, pre_weights, index, decay, k, sample_siz
     return out
 
 
-def sknn_scores(pre_ptr, pre_items, pre_weights, index, decay, k, sample_size, similarity):
+def sknn_scores(pre_ptr: np.ndarray, pre_items: np.ndarray, pre_weights: np.ndarray,
+                index: tuple, decay: np.ndarray, k: int, sample_size: int,
+                similarity: int) -> np.ndarray:
     """Scores of every item for every prefix; same contract as `sknn_scores_ref`."""
     _check_index(pre_ptr, pre_items, pre_weights, index)
     B = pre_ptr.size - 1
@@ -122,11 +125,11 @@ def _sknn_scores(pre_ptr, pre_items, pre_weights, sess_ptr, sess_items, item_ptr
     V = item_ptr.size - 1
     S = sess_ptr.size - 1
     for ch in prange(bounds.size - 1):
-        item_mark = np.zeros(V, dtype=np.int64)     # stamp: item is in the prefix
-        item_w = np.zeros(V)                        # weight of the item's last click
-        item_step = np.zeros(V, dtype=np.int64)     # clicks from its last click to the end
-        sess_mark = np.zeros(S, dtype=np.int64)     # stamp: session already a candidate
-        acc = np.zeros(V)                           # score accumulator (float64)
+        item_mark = np.zeros(V, dtype=np.int64)     # (V,) stamp: item is in the prefix
+        item_w = np.zeros(V)                        # (V,) weight of the item's last click
+        item_step = np.zeros(V, dtype=np.int64)     # (V,) clicks from its last click on
+        sess_mark = np.zeros(S, dtype=np.int64)     # (S,) stamp: already a candidate
+        acc = np.zeros(V)                           # (V,) score accumulator, float64
         for b in range(bounds[ch], bounds[ch + 1]):
             stamp = b + 1
             lo, hi = pre_ptr[b], pre_ptr[b + 1]
@@ -147,7 +150,7 @@ def _sknn_scores(pre_ptr, pre_items, pre_weights, sess_ptr, sess_items, item_ptr
                 if item_step[x] == hi - t:
                     w_norm += item_w[x] * item_w[x]
             # 1. candidates: first sample_size entries of each item's recency-sorted list
-            cand = np.empty(bound, dtype=np.int64)
+            cand = np.empty(bound, dtype=np.int64)  # (<= |I_x| sample_size,) candidates
             n_cand = 0
             for t in range(lo, hi):
                 x = pre_items[t]
@@ -163,12 +166,12 @@ def _sknn_scores(pre_ptr, pre_items, pre_weights, sess_ptr, sess_items, item_ptr
                         cand[n_cand] = c
                         n_cand += 1
             cand = cand[:n_cand]
-            cand = cand[np.argsort(-recency[cand])]  # most recent first
+            cand = cand[np.argsort(-recency[cand])]  # (C,) most recent first
             if sample_size > 0 and n_cand > sample_size:
                 cand = cand[:sample_size]
             # 2. similarities, and each candidate's step for the score decay
-            sims = np.zeros(cand.size)
-            steps = np.zeros(cand.size, dtype=np.int64)
+            sims = np.zeros(cand.size)                  # (C,)
+            steps = np.zeros(cand.size, dtype=np.int64)  # (C,)
             for j in range(cand.size):
                 c = cand[j]
                 n_common = 0
@@ -189,7 +192,7 @@ def _sknn_scores(pre_ptr, pre_items, pre_weights, sess_ptr, sess_items, item_ptr
                     sims[j] = dot / n_distinct
                 steps[j] = st
             # 3. the k most similar (stable sort keeps recency order among equal values)
-            order = np.argsort(-sims, kind="mergesort")
+            order = np.argsort(-sims, kind="mergesort")  # (C,)
             n_nb = 0
             for j in order:
                 if n_nb == k or sims[j] <= 0.0:
