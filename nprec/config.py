@@ -118,6 +118,9 @@ class TrainSettings:
                 "(0 = train all epochs, keep the best)"})
     eval_every: int = dataclasses.field(default=1, metadata={
         "help": "evaluate on the validation split every this many epochs"})
+    refit: bool = dataclasses.field(default=False, metadata={
+        "help": "after choosing the epoch on validation, train a fresh model on all training "
+                "data (validation included) for that many epochs and test it"})
     dtype: str = dataclasses.field(default="float32", metadata={
         "help": "float32 (fast) or float64"})
     progress: bool = dataclasses.field(default=True, metadata={

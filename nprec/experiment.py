@@ -206,15 +206,20 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
             f"({settings.eval.protocol}) -> {run_dir}")
     metric = _metric(settings)
     state: FitState | None = None
-    search = None
+    search = refit = valid = None
     if getattr(module, "FIT_ONCE", False):
-        model, search = _fit_baseline(settings, data, metric, log)
+        model, search, valid = _fit_baseline(settings, data, metric, log)
         save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, None))
     else:
         model, state = _train_epochs(settings, run_dir, data, metric, pretrained, resume,
                                      progress, log)
+        if data.valid is not None:
+            valid = state.history[state.best["epoch"] - 1].get("valid")
+        if settings.train.refit and data.valid is not None:
+            refit = _refit(settings, run_dir, state.best["epoch"], progress, log)
+            restore_params(model, load_checkpoint(run_dir / "refit" / "best.npz"),
+                           str(run_dir / "refit" / "best.npz"))
     trained = time.perf_counter()
-    valid = evaluate(model, data, "valid", settings) if data.valid is not None else None
     test = evaluate(model, data, "test", settings)
     also = {name: evaluate(model, data, "test", settings, protocol=name)
             for name in settings.eval.also}
@@ -236,7 +241,10 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
         "search": search,
         "best": None if state is None else state.best,
         "stopped": "" if state is None else state.stopped,
-        "valid": None if valid is None else valid["metrics"],
+        "refit": None if refit is None else {"dir": str(run_dir / "refit"),
+                                             "epochs": refit["settings"]["train"]["epochs"],
+                                             "history": refit["history"]},
+        "valid": valid,
         "test": test["metrics"],
         "test_by_ties": test.get("by_ties"),
         "test_also": {name: {"metrics": r["metrics"], "by_ties": r.get("by_ties"),
@@ -319,37 +327,62 @@ def _pretrain(module: ModuleType, settings: Settings, run_dir: Path, progress: b
     return params, (record or None)
 
 
-def _fit_baseline(settings: Settings, data: RunData, metric: str,
-                  log: Any) -> tuple[Any, list[dict[str, Any]] | None]:
-    """Fit a model without a training loop; search its GRID options on validation.
+def _fit_baseline(settings: Settings, data: RunData, metric: str, log: Any
+                  ) -> tuple[Any, list[dict[str, Any]] | None, dict[str, float] | None]:
+    """Fit a model without a training loop; search its GRID option on validation.
 
-    Returns the fitted model (the best of the search) and the search record (or None).
+    Each searched value is fitted on the fitted part and validated; the chosen value is then
+    fitted again on the whole training part (validation included), as Dacrema et al. and
+    Rendle et al. do: validation picks the hyperparameter, all training data fits the model.
+    Returns the final model, the search record (or None) and the chosen value's validation
+    metrics (or None).
     """
     module = model_module(settings.model_name)
     grid = getattr(module, "GRID", {})
     values = {name: getattr(settings.model, key) for name, key in grid.items()
               if getattr(settings.model, key)}
-    if not values:
-        _, model = build_model(settings, data.n_users, data.n_items)
-        return model.fit(data.fit), None
-    if data.valid is None:
-        raise ConfigError(f"model.{', model.'.join(grid[n] for n in values)}: a search needs "
-                          f"a validation split (data.valid = 'auto')")
-    (name, candidates), = values.items()
-    search, best = [], None
-    sign = 1.0 if higher_is_better(metric) else -1.0
-    for value in candidates:
-        trial = apply(settings, {f"model.{name}": value}, f"search over {grid[name]}")
-        _, model = build_model(trial, data.n_users, data.n_items)
-        model.fit(data.fit)
-        score = evaluate(model, data, "valid", trial)["metrics"][metric]
-        search.append({name: value, metric: score})
-        if log is not None:
-            log(f"search {name}={value}: valid {metric} {score:.4f}")
-        if best is None or sign * score > sign * best[0]:
-            best = (score, model, value)
-    settings.model = dataclasses.replace(settings.model, **{name: best[2]})
-    return best[1], search
+    search, best = None, None
+    if values:
+        if data.valid is None:
+            raise ConfigError(f"model.{', model.'.join(grid[n] for n in values)}: a search "
+                              f"needs a validation split (data.valid = 'auto')")
+        (name, candidates), = values.items()
+        search = []
+        sign = 1.0 if higher_is_better(metric) else -1.0
+        for value in candidates:
+            trial = apply(settings, {f"model.{name}": value}, f"search over {grid[name]}")
+            _, model = build_model(trial, data.n_users, data.n_items)
+            model.fit(data.fit)
+            valid = evaluate(model, data, "valid", trial)["metrics"]
+            search.append({name: value, **valid})
+            if log is not None:
+                log(f"search {name}={value}: valid {metric} {valid[metric]:.4f}")
+            if best is None or sign * valid[metric] > sign * best[0][metric]:
+                best = (valid, value)
+        settings.model = dataclasses.replace(settings.model, **{name: best[1]})
+    _, model = build_model(settings, data.n_users, data.n_items)
+    return model.fit(data.train), search, None if best is None else best[0]
+
+
+def _refit(settings: Settings, run_dir: Path, best_epoch: int, progress: bool,
+           log: Any) -> dict[str, Any]:
+    """Train again on the whole training part for the chosen number of epochs.
+
+    With `train.refit`, validation only chooses the epoch; the final model is a fresh one
+    trained on everything the validation split was carved from, in `run_dir/refit` (a run
+    of its own, resumable). Returns that run's results.
+    """
+    refit_dir = run_dir / "refit"
+    if (refit_dir / "results.json").is_file():
+        return read_results(refit_dir)
+    if (refit_dir / "last.npz").is_file():
+        return resume_run(refit_dir, progress=progress, log=log)
+    refit_dir.mkdir(parents=True, exist_ok=True)
+    refit_settings = apply(settings, {"data.valid": "none", "train.epochs": best_epoch,
+                                      "train.refit": False, "train.patience": 0}, "refit")
+    if log is not None:
+        log(f"nprec: refit on all training data for {best_epoch} epochs -> {refit_dir}")
+    return train_run(refit_settings, refit_dir, progress=progress, log=log)
 
 
 def _protocol_settings(report: dict[str, Any]) -> dict[str, Any]:
@@ -373,10 +406,13 @@ def resume_run(run_dir: Path, *, progress: bool = True, log: Any = None) -> dict
 def load_trained(run: str | Path) -> tuple[Settings, Any, Checkpoint]:
     """The settings, the model with its best parameters, and the checkpoint of a run.
 
-    `run` is a run directory (its best.npz is used) or a checkpoint file.
+    `run` is a run directory (its best.npz, or refit/best.npz when the run was refitted on
+    all training data) or a checkpoint file.
     """
     path = Path(run)
     ckpt_path = path if path.suffix == ".npz" else path / "best.npz"
+    if path.suffix != ".npz" and (path / "refit" / "best.npz").is_file():
+        ckpt_path = path / "refit" / "best.npz"      # the final model of a refitted run
     if not ckpt_path.is_file():
         raise CheckpointError(f"{run}: no checkpoint (expected {ckpt_path})")
     ckpt = load_checkpoint(ckpt_path)

@@ -158,3 +158,14 @@ def test_nan_loss_stops_training_and_keeps_the_best_checkpoint(tmp_path, monkeyp
     best = load_checkpoint(out / "best.npz")
     assert best.meta["fit_state"]["epoch"] >= 1
     assert all(np.isfinite(p).all() for p in best.params.values())
+
+
+def test_refit_trains_a_fresh_model_on_all_training_data(tmp_path):
+    out, res = _train(tmp_path, "refit", "--epochs", "3", "--set", "refit=true")
+    refit = json.loads((out / "refit" / "results.json").read_text())
+    assert res["refit"]["epochs"] == res["best"]["epoch"] == len(refit["history"])
+    assert refit["settings"]["data"]["valid"] == "none" and refit["valid"] is None
+    assert res["test"] == refit["test"]          # the refitted model is the one tested
+    assert res["valid"] == res["history"][res["best"]["epoch"] - 1]["valid"]
+    fit_rows = res["data"]["split"]["train_tr"]
+    assert refit["data"]["statistics"]["fit"]["interactions"] > fit_rows
