@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.layers.gru import fast_sigmoid
+from nprec.layers.activations import fast_sigmoid
 
 
 class AttentionCache(NamedTuple):

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nprec.errors import DataError
+from nprec.layers.activations import fast_sigmoid
 
 
 class GRUStepCache(NamedTuple):
@@ -42,22 +43,6 @@ class GRUCache(NamedTuple):
     W: np.ndarray        # (D, 3H)
     U_zr: np.ndarray     # (H, 2H)
     U_h: np.ndarray      # (H, H)
-
-
-def fast_sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = (1 + tanh(x/2)) / 2: the logistic function without overflow, as a new array.
-
-    The same function as scipy's `expit` to within 6e-8 in float32 (3e-16 in float64) and
-    about six times faster in float32, because NumPy's tanh is vectorised. It loses the
-    relative precision of tiny values (σ(-20) comes out as 0 in float32), so code that takes
-    the log of a sigmoid uses softplus or `expit` instead. Shared by the GRU gates, the
-    attention layer and the sampled losses.
-    """
-    y = x * 0.5                                                         # like x
-    np.tanh(y, out=y)
-    y *= 0.5
-    y += 0.5
-    return y
 
 
 def _cell_forward(a: np.ndarray, h_prev: np.ndarray, U_zr: np.ndarray, U_h: np.ndarray

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nprec.errors import DataError
-from nprec.layers.gru import fast_sigmoid
+from nprec.layers.activations import fast_sigmoid
 from nprec.losses._contract import as_loss, upstream_scale
 from nprec.losses.stable import softplus
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import expit
 
-from nprec.layers.gru import fast_sigmoid
+from nprec.layers.activations import fast_sigmoid
 from nprec.losses._contract import as_loss, upstream_scale
 from nprec.losses.sampled import check_score_matrix
 

@@ -48,16 +48,16 @@ def numerical_grad(f: Callable[[np.ndarray], Any], x: np.ndarray, dy: Any,
     """
     _require_float64(x, "numerical_grad")
     grad = np.zeros_like(x)
-    flat_x = x.reshape(-1)          # a view: writing it perturbs x
-    flat_g = grad.reshape(-1)
-    for i in range(flat_x.size):
-        old = flat_x[i]
-        flat_x[i] = old + eps
+    # Index x itself, entry by entry: a reshaped copy of a non-contiguous x would be
+    # perturbed instead of x, and every difference would silently come out zero.
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
         plus = np.sum(np.asarray(f(x)) * dy)
-        flat_x[i] = old - eps
+        x[idx] = old - eps
         minus = np.sum(np.asarray(f(x)) * dy)
-        flat_x[i] = old
-        flat_g[i] = (plus - minus) / (2.0 * eps)
+        x[idx] = old
+        grad[idx] = (plus - minus) / (2.0 * eps)
     return grad
 
 

@@ -138,3 +138,14 @@ def test_check_grads_refuses_float32():
     x = rng.standard_normal((2, 2)).astype(np.float32)
     with pytest.raises(TypeError, match="float64"):
         check_grads(tanh_forward, tanh_backward, x, rng=rng)
+
+
+def test_numerical_grad_perturbs_non_contiguous_inputs():
+    from nprec.testing import numerical_grad
+
+    base = np.arange(12.0).reshape(3, 4)
+    x = base[:, ::2]                     # a strided view, not contiguous
+    dy = np.ones(x.shape)
+    g = numerical_grad(lambda v: v ** 2, x, dy)
+    np.testing.assert_allclose(g, 2 * x, rtol=1e-6)
+    np.testing.assert_array_equal(base, np.arange(12.0).reshape(3, 4))   # restored
