@@ -10,6 +10,7 @@ no state; dtype follows the inputs (float32 in, float32 out). Embedding tables g
 from nprec.layers.activations import (
     elu_backward,
     elu_forward,
+    fast_sigmoid,
     relu_backward,
     relu_forward,
     sigmoid_backward,
@@ -22,8 +23,18 @@ from nprec.layers.bilinear import bilinear_backward, bilinear_forward
 from nprec.layers.dense import dense_backward, dense_forward
 from nprec.layers.dropout import dropout_backward, dropout_forward, dropout_mask
 from nprec.layers.embedding import embedding_backward, embedding_forward
+from nprec.layers.embedding_bag import embedding_bag_backward, embedding_bag_forward
 from nprec.layers.gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from nprec.layers.products import (
+    concat_backward,
+    concat_forward,
+    hadamard_backward,
+    hadamard_forward,
+    rowdot_backward,
+    rowdot_forward,
+)
 from nprec.layers.rowgrad import RowGrad
+from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
 from nprec.layers.vae import reparam_backward, reparam_forward
 
 __all__ = [
@@ -32,6 +43,8 @@ __all__ = [
     "attention_forward",
     "bilinear_backward",
     "bilinear_forward",
+    "concat_backward",
+    "concat_forward",
     "dense_backward",
     "dense_forward",
     "dropout_backward",
@@ -40,17 +53,26 @@ __all__ = [
     "elu_backward",
     "elu_forward",
     "embedding_backward",
+    "embedding_bag_backward",
+    "embedding_bag_forward",
     "embedding_forward",
+    "fast_sigmoid",
     "gru_backward",
     "gru_forward",
     "gru_step_backward",
     "gru_step_forward",
+    "hadamard_backward",
+    "hadamard_forward",
     "relu_backward",
     "relu_forward",
     "reparam_backward",
     "reparam_forward",
+    "rowdot_backward",
+    "rowdot_forward",
     "sigmoid_backward",
     "sigmoid_forward",
+    "sparse_dense_backward",
+    "sparse_dense_forward",
     "tanh_backward",
     "tanh_forward",
 ]

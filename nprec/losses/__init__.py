@@ -9,12 +9,19 @@ size (log-sum-exp and softplus forms).
     pointwise        bce_with_logits                     (NCF, CDAE)
     pairwise         bpr                                 (BPR-MF)
     softmax          softmax_ce, multinomial_nll         (NARM; Mult-DAE, Mult-VAE)
+    softmax_fused    softmax_ce_fused: the gradient formed in the forward pass (NARM)
+    multinomial_sparse  multinomial_nll_sparse: clicks as a sparse matrix (Mult-VAE/DAE)
+    squared          squared_error, masked_squared_error (AutoRec)
     sampled          sampled_xe, sampled_bpr, sampled_top1          (GRU4Rec)
     sampled_max      sampled_bpr_max, sampled_top1_max              (GRU4Rec)
     vae              gaussian_kl                         (Mult-VAE)
     regularisation   l2_penalty
 """
 
+from nprec.losses.multinomial_sparse import (
+    multinomial_nll_sparse_backward,
+    multinomial_nll_sparse_forward,
+)
 from nprec.losses.pairwise import bpr_backward, bpr_forward
 from nprec.losses.pointwise import bce_with_logits_backward, bce_with_logits_forward
 from nprec.losses.regularisation import l2_penalty_backward, l2_penalty_forward
@@ -39,6 +46,13 @@ from nprec.losses.softmax import (
     softmax_ce_backward,
     softmax_ce_forward,
 )
+from nprec.losses.softmax_fused import softmax_ce_fused_backward, softmax_ce_fused_forward
+from nprec.losses.squared import (
+    masked_squared_error_backward,
+    masked_squared_error_forward,
+    squared_error_backward,
+    squared_error_forward,
+)
 from nprec.losses.vae import gaussian_kl_backward, gaussian_kl_forward
 
 __all__ = [
@@ -50,8 +64,12 @@ __all__ = [
     "gaussian_kl_forward",
     "l2_penalty_backward",
     "l2_penalty_forward",
+    "masked_squared_error_backward",
+    "masked_squared_error_forward",
     "multinomial_nll_backward",
     "multinomial_nll_forward",
+    "multinomial_nll_sparse_backward",
+    "multinomial_nll_sparse_forward",
     "negative_softmax",
     "sampled_bpr_backward",
     "sampled_bpr_forward",
@@ -65,4 +83,8 @@ __all__ = [
     "sampled_xe_forward",
     "softmax_ce_backward",
     "softmax_ce_forward",
+    "softmax_ce_fused_backward",
+    "softmax_ce_fused_forward",
+    "squared_error_backward",
+    "squared_error_forward",
 ]
