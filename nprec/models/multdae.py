@@ -197,7 +197,47 @@ class UserEpoch:
             yield self.make(users, X, self.rng)
 
 
-class Model:
+class FoldInModel:
+    """What the autoencoders share: the training rows they keep (in checkpoints too) and
+    scoring a training user by folding in those rows. Subclasses define `score_fold_in`."""
+
+    name = "autoencoder"
+    n_items: int
+    dtype: np.dtype
+    _train: sp.csr_array | None = None
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        """Scores (B, V) of training users: their training items folded in."""
+        return self.score_fold_in(self._training_rows(users))           # (B, V)
+
+    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores (B, C) of candidate items (B, C) for training users."""
+        return np.take_along_axis(self.score_all(users), items, axis=1)  # (B, C)
+
+    def _remember(self, train: Interactions) -> None:
+        self._train = train.to_csr(dtype=self.dtype)                    # (U, V)
+
+    def _training_rows(self, users: np.ndarray) -> sp.csr_array:
+        if self._train is None:
+            raise ValueError(f"{self.name}: no training rows yet (score_all folds in a "
+                             f"training user's items; use score_fold_in for new users)")
+        return self._train[np.asarray(users)]                           # (B, V)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The training rows (CSR pointers and items) score_all folds in."""
+        if self._train is None:
+            return {}
+        return {"train_indptr": self._train.indptr, "train_indices": self._train.indices}
+
+    def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
+        if "train_indptr" in state:
+            indices = state["train_indices"]
+            self._train = sp.csr_array((np.ones(indices.size, dtype=self.dtype), indices,
+                                        state["train_indptr"]),
+                                       shape=(state["train_indptr"].size - 1, self.n_items))
+
+
+class Model(FoldInModel):
     """Mult-DAE with weights W_0 (V, H_1), ..., W_k (H_k, V) and biases b_0, ..., b_k."""
 
     name = "multdae"
@@ -207,7 +247,7 @@ class Model:
         self.config = config
         self.n_users, self.n_items = n_users, n_items
         self.dtype = np.dtype(dtype)
-        self._train: sp.csr_array | None = None         # training rows, for score_all
+        self._train = None                              # training rows, for score_all
         p = list(config.p_dims)
         sizes = [n_items] + p[::-1] + p[1:] + [n_items]                 # I-...-code-...-I
         self.n_layers = len(sizes) - 1
@@ -292,37 +332,6 @@ class Model:
     def _logits(self, Xin: sp.csr_array) -> np.ndarray:
         return mlp_forward(Xin, *self._layers("", self.n_layers), last_tanh=False)[0]
 
-    def score_all(self, users: np.ndarray) -> np.ndarray:
-        """Scores (B, V) of training users: their training items folded in."""
-        return self.score_fold_in(self._training_rows(users))           # (B, V)
-
-    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Scores (B, C) of candidate items (B, C) for training users."""
-        return np.take_along_axis(self.score_all(users), items, axis=1)  # (B, C)
-
     def item_vectors(self) -> np.ndarray:
         """(V, H) the output layer's item columns (decoder rows), for `nprec similar`."""
         return self.params[f"W_{self.n_layers - 1}"].T                   # (V, H)
-
-    # -- the training rows (kept in checkpoints so score_all works after loading) ----------
-    def _remember(self, train: Interactions) -> None:
-        self._train = train.to_csr(dtype=self.dtype)                    # (U, V)
-
-    def _training_rows(self, users: np.ndarray) -> sp.csr_array:
-        if self._train is None:
-            raise ValueError(f"{self.name}: no training rows yet (score_all folds in a "
-                             f"training user's items; use score_fold_in for new users)")
-        return self._train[np.asarray(users)]                           # (B, V)
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """The training rows (CSR pointers and items) score_all folds in."""
-        if self._train is None:
-            return {}
-        return {"train_indptr": self._train.indptr, "train_indices": self._train.indices}
-
-    def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
-        if "train_indptr" in state:
-            indices = state["train_indices"]
-            self._train = sp.csr_array((np.ones(indices.size, dtype=self.dtype), indices,
-                                        state["train_indptr"]),
-                                       shape=(state["train_indptr"].size - 1, self.n_items))
