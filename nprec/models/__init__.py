@@ -45,6 +45,7 @@ MODELS: dict[str, str] = {
     "vsknn": "nprec.models.baseline_runs:vsknn",
     "multdae": "nprec.models.multdae",
     "multvae": "nprec.models.multvae",
+    "cdae": "nprec.models.cdae",
 }
 
 
