@@ -38,6 +38,9 @@ from nprec.errors import ConfigError
 
 MODELS: dict[str, str] = {
     "mf": "nprec.models.mf",
+    "gmf": "nprec.models.gmf",
+    "mlp": "nprec.models.mlp",
+    "neumf": "nprec.models.neumf",
     "pop": "nprec.models.baseline_runs:pop",
     "itemknn": "nprec.models.baseline_runs:itemknn",
     "ease": "nprec.models.baseline_runs:ease",
