@@ -49,6 +49,8 @@ MODELS: dict[str, str] = {
     "multdae": "nprec.models.multdae",
     "multvae": "nprec.models.multvae",
     "cdae": "nprec.models.cdae",
+    "autorec": "nprec.models.autorec",
+    "biasedmf": "nprec.models.biased_mf",
 }
 
 
