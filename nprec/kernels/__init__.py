@@ -9,6 +9,9 @@ This package is the only place in nprec that imports Numba. `PAIRS` lists every
 - `topk`: per-row top-k recommendation lists.
 - `optim_rows`: fused in-place SGD / Adagrad(+momentum) / lazy Adam updates of touched rows.
 - `session_cursor`: the session-parallel mini-batch layout of one GRU4Rec epoch.
+- `ranking`: every ranking metric of a score row under the three tie policies.
+- `sknn`: session-kNN next-item scores.
+- `parsing`: blocks of plain numeric fields of a data file in one pass.
 """
 
 from nprec.kernels.optim_rows import (
@@ -19,6 +22,8 @@ from nprec.kernels.optim_rows import (
     sgd_rows,
     sgd_rows_ref,
 )
+from nprec.kernels.parsing import parse_numeric_fields, parse_numeric_fields_ref
+from nprec.kernels.ranking import ranking_metrics, ranking_metrics_ref
 from nprec.kernels.sampling import (
     sample_bpr_triples,
     sample_bpr_triples_ref,
@@ -31,6 +36,7 @@ from nprec.kernels.sampling import (
 )
 from nprec.kernels.scatter import coalesce_rows, coalesce_rows_ref
 from nprec.kernels.session_cursor import session_parallel_steps, session_parallel_steps_ref
+from nprec.kernels.sknn import sknn_scores, sknn_scores_ref
 from nprec.kernels.topk import topk_rows, topk_rows_ref
 
 PAIRS = [
@@ -44,6 +50,9 @@ PAIRS = [
     (adagrad_rows, adagrad_rows_ref),
     (adam_rows, adam_rows_ref),
     (session_parallel_steps, session_parallel_steps_ref),
+    (ranking_metrics, ranking_metrics_ref),
+    (sknn_scores, sknn_scores_ref),
+    (parse_numeric_fields, parse_numeric_fields_ref),
 ]
 
 __all__ = [
@@ -54,6 +63,10 @@ __all__ = [
     "adam_rows_ref",
     "coalesce_rows",
     "coalesce_rows_ref",
+    "parse_numeric_fields",
+    "parse_numeric_fields_ref",
+    "ranking_metrics",
+    "ranking_metrics_ref",
     "sample_bpr_triples",
     "sample_bpr_triples_ref",
     "sample_cdf",
@@ -66,6 +79,8 @@ __all__ = [
     "session_parallel_steps_ref",
     "sgd_rows",
     "sgd_rows_ref",
+    "sknn_scores",
+    "sknn_scores_ref",
     "topk_rows",
     "topk_rows_ref",
 ]

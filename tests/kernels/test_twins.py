@@ -140,6 +140,59 @@ def sessions_case(draw, dtype):
     return ends - lengths, ends, draw(st.integers(1, 6))
 
 
+@st.composite
+def ranking_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, V = draw(st.integers(1, 5)), draw(st.integers(1, 12))
+    scores = rng.integers(0, draw(st.integers(1, 5)), size=(B, V)).astype(dtype)  # ties
+    t_ptr, t_idx, e_ptr, e_idx = [0], [], [0], []
+    for _ in range(B):
+        perm = rng.permutation(V)
+        n_t = int(rng.integers(0, V + 1))
+        n_e = int(rng.integers(0, V - n_t + 1))
+        t_idx += perm[:n_t].tolist()
+        e_idx += sorted(perm[n_t:n_t + n_e].tolist())
+        t_ptr.append(len(t_idx))
+        e_ptr.append(len(e_idx))
+    ks = np.array(sorted(set(draw(st.lists(st.integers(1, V + 2), min_size=1, max_size=3)))))
+    return (scores, np.array(t_ptr), np.array(t_idx, dtype=np.int64), np.array(e_ptr),
+            np.array(e_idx, dtype=np.int64), ks)
+
+
+@st.composite
+def sknn_case(draw, dtype):
+    from nprec.data import Sessions
+    from nprec.models.baselines import VSKNN
+
+    rng = np.random.default_rng(draw(seeds))
+    V = draw(st.integers(2, 10))
+    train = Sessions.from_lists([rng.integers(0, V, size=rng.integers(1, 6)).tolist()
+                                 for _ in range(draw(st.integers(1, 20)))], n_items=V)
+    index = VSKNN(idf_weighting=float(draw(st.integers(0, 2)))).fit(train).index
+    lengths = rng.integers(1, 6, size=draw(st.integers(1, 4)))
+    pre_ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    pre_items = rng.integers(0, V, size=int(pre_ptr[-1])).astype(np.int64)
+    pre_weights = rng.random(pre_items.size).astype(dtype)
+    decay = np.concatenate([[0.0], 1.0 / np.arange(1, 7)]).astype(dtype)
+    return (pre_ptr, pre_items, pre_weights, index, decay, draw(st.integers(1, 6)),
+            draw(st.integers(0, 8)), draw(st.integers(0, 2)))
+
+
+@st.composite
+def parsing_case(draw, dtype):
+    kinds = draw(st.lists(st.sampled_from([0, 1, 2]), min_size=1, max_size=4))
+    plain = {0: st.text("abc", max_size=3),
+             1: st.integers(-10**6, 10**6).map(str),
+             2: st.decimals(-1000, 1000, places=3, allow_nan=False).map(str)}
+    lines = []
+    for _ in range(draw(st.integers(0, 10))):
+        fields = [draw(plain[k] if draw(st.integers(0, 7)) else st.text("x.-9", max_size=2))
+                  for k in kinds]
+        lines.append(",".join(fields) if draw(st.integers(0, 9)) else "")
+    data = ("\n".join(lines) + "\n").encode()
+    return np.frombuffer(data, dtype=np.uint8).copy(), ord(","), np.array(kinds)
+
+
 CASES = {
     "coalesce_rows": coalesce_case,
     "sample_negatives": negatives_case,
@@ -151,6 +204,9 @@ CASES = {
     "adagrad_rows": adagrad_case,
     "adam_rows": adam_case,
     "session_parallel_steps": sessions_case,
+    "ranking_metrics": ranking_case,
+    "sknn_scores": sknn_case,
+    "parse_numeric_fields": parsing_case,
 }
 
 
