@@ -100,8 +100,8 @@ def test_next_item_scores_predict_every_event_after_the_first_from_its_own_prefi
     sessions = _sessions(2, n=9)
     scores, targets = zip(*model.next_item_scores(sessions, batch_size=5), strict=True)
     scores, targets = np.concatenate(scores), np.concatenate(targets)
-    rows = [(sessions.session(i), k) for i in range(sessions.n_sessions)
-            for k in range(1, sessions.session(i).size)]
+    order = np.argsort(sessions.lengths(), kind="stable")              # shortest first
+    rows = [(sessions.session(i), k) for i in order for k in range(1, sessions.session(i).size)]
     assert scores.shape == (len(rows), 12)
     assert targets.tolist() == [int(s[k]) for s, k in rows]
     # Each row equals the score of its prefix alone: no state leaks across rows or sessions.
