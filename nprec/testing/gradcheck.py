@@ -79,7 +79,8 @@ def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray,
     err = np.abs(analytic - numeric)
     bad = ~(err <= atol + rtol * np.abs(numeric))       # also catches NaN
     if bad.any():
-        idx = np.unravel_index(int(np.argmax(np.where(bad, err, -1.0))), err.shape)
+        idx = tuple(int(i) for i in
+                    np.unravel_index(int(np.argmax(np.where(bad, err, -1.0))), err.shape))
         raise GradientCheckError(
             f"{name}{list(idx)}: analytic {analytic[idx]:.10g} vs numeric {numeric[idx]:.10g} "
             f"(|diff| {err[idx]:.3g} > atol {atol:g} + rtol {rtol:g} * |numeric|; "
