@@ -20,10 +20,12 @@
      official  the official code (`hidasib/GRU4Rec_PyTorch_Official`, gru4rec_pytorch.py)
                when `--official PATH` points to a checkout of it; it runs its own `fit` (its
                own iterator and sample cache; its per-epoch time is the one it prints).
-   Reported: median seconds per epoch, events per second, and each PyTorch run's time
-   divided by nprec's. `--steps N` times N steps per epoch instead of whole epochs and scales
-   to the epoch's step count (the official code cannot be cut short: it always runs whole
-   epochs).
+   Reported: median wall and CPU seconds per epoch, events per second, and each PyTorch
+   run's times divided by nprec's. On a shared, loaded machine wall time swells with the
+   load while CPU time (of a single-threaded run) does not; with several threads, CPU time
+   also counts threads spinning while they wait, so compare wall times then. `--steps N`
+   times N steps per epoch instead of whole epochs and scales to the epoch's step count
+   (the official code cannot be cut short: it always runs whole epochs).
 
 torch is an optional extra (`pip install nprec[bench]`); the official code also needs pandas
 (< 3: it passes a pandas Series to torch.tensor) and NumPy-1 float32 arithmetic in its
@@ -36,6 +38,7 @@ import argparse
 import contextlib
 import importlib
 import io
+import os
 import re
 import sys
 import time
@@ -263,28 +266,35 @@ def run_checks() -> None:
 
 
 # -- speed -------------------------------------------------------------------------------------
-def epoch_nprec(model, opt, train, epoch: int, steps: int) -> tuple[float, int]:
+def clocks() -> np.ndarray:
+    """(wall, CPU) seconds: CPU time is what a loaded shared machine does not inflate."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+def epoch_nprec(model, opt, train, epoch: int, steps: int) -> np.ndarray:
+    """(wall, CPU) seconds of one epoch (scaled up from `steps` steps if given)."""
     batches = model.batches(train, epoch_rng(0, epoch))
     n = len(batches) if not steps else min(steps, len(batches))
     it = iter(batches)
-    start = time.perf_counter()
+    start = clocks()
     for _ in range(n):
         loss, cache = model.forward(next(it))
         opt.step(model.params, model.backward(cache))
-    return (time.perf_counter() - start) * len(batches) / n, len(batches)
+    return (clocks() - start) * len(batches) / n
 
 
-def epoch_twin(model, twin, opt, train, epoch: int, steps: int) -> tuple[float, int]:
-    batches = model.batches(train, epoch_rng(0, epoch))     # nprec's steps, same negatives
+def epoch_twin(model, twin, opt, train, epoch: int, steps: int) -> np.ndarray:
+    """(wall, CPU) seconds of one epoch of the twin, fed nprec's steps (same negatives)."""
+    batches = model.batches(train, epoch_rng(0, epoch))
     n = len(batches) if not steps else min(steps, len(batches))
     it = iter(batches)
-    start = time.perf_counter()
+    start = clocks()
     for _ in range(n):
         step = next(it)
         twin.zero_grad()
         twin(step).backward()
         opt.step()
-    return (time.perf_counter() - start) * len(batches) / n, len(batches)
+    return (clocks() - start) * len(batches) / n
 
 
 class Official:
@@ -311,15 +321,25 @@ class Official:
         self.params["n_epochs"] = "1"
         self.module = off
 
-    def epoch(self) -> float:
+    def fit(self, epochs: int) -> tuple[float, str]:
+        """CPU seconds of the official `fit` for `epochs` epochs, and what it printed."""
         gru = self.module.GRU4Rec(device="cpu")
+        params = dict(self.params, n_epochs=str(epochs))
+        start = time.process_time()
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            gru.set_params(**self.params)
+            gru.set_params(**params)
             gru.fit(self.data.copy())
-        match = re.search(r"Epoch1 --> loss: \S+ \t\(([0-9.]+)s\)", out.getvalue())
+        return time.process_time() - start, out.getvalue()
+
+    def epoch(self) -> np.ndarray:
+        """(wall, CPU) seconds of one epoch: the wall time the official code prints for its
+        epoch, and the CPU time of a one-epoch fit minus that of a zero-epoch fit (setup)."""
+        cpu, printed = self.fit(1)
+        setup, _ = self.fit(0)
+        match = re.search(r"Epoch1 --> loss: \S+ \t\(([0-9.]+)s\)", printed)
         if match is None:
-            sys.exit("could not read the official code's epoch time:\n" + out.getvalue())
-        return float(match.group(1))
+            sys.exit("could not read the official code's epoch time:\n" + printed)
+        return np.array([float(match.group(1)), cpu - setup])
 
 
 def run_speed(args) -> None:
@@ -335,23 +355,24 @@ def run_speed(args) -> None:
                             cfg.learning_rate, cfg.momentum)
     only = args.only.split(",")
     official = Official(args.official, train, args.params) if args.official else None
-    times: dict[str, list[float]] = {"nprec": [], "twin": [], "official": []}
-    n_events = None
+    times: dict[str, list[np.ndarray]] = {"nprec": [], "twin": [], "official": []}
     for epoch in range(1, args.epochs + 1):
         if "nprec" in only:
-            sec, n_steps = epoch_nprec(model, opt_n, train, epoch, args.steps)
-            times["nprec"].append(sec)
+            times["nprec"].append(epoch_nprec(model, opt_n, train, epoch, args.steps))
         if "twin" in only:
-            sec, n_steps = epoch_twin(model, twin, opt_t, train, epoch, args.steps)
-            times["twin"].append(sec)
+            times["twin"].append(epoch_twin(model, twin, opt_t, train, epoch, args.steps))
         if official is not None and "official" in only:
             times["official"].append(official.epoch())
-        n_events = model.batches(train, epoch_rng(0, 1)).layout.n_pairs
-        print("  epoch", epoch, {k: round(v[-1], 2) for k, v in times.items() if v}, flush=True)
-    med = {k: float(np.median(v)) for k, v in times.items() if v}
-    for name, sec in med.items():
-        ratio = f"  {sec / med['nprec']:.2f}x nprec's time" if "nprec" in med else ""
-        print(f"  {name:9s} {sec:8.2f} s/epoch  {n_events / sec:9.0f} events/s{ratio}")
+        print("  epoch", epoch, "  ".join(f"{k} {v[-1][0]:.1f}s (cpu {v[-1][1]:.1f}s)"
+                                          for k, v in times.items() if v), flush=True)
+    n_events = model.batches(train, epoch_rng(0, 1)).layout.n_pairs
+    med = {k: np.median(np.array(v), axis=0) for k, v in times.items() if v}
+    print(f"  median of {args.epochs} epochs (load average {os.getloadavg()[0]:.1f}):")
+    for name, (wall, cpu) in med.items():
+        ratio = (f"  {wall / med['nprec'][0]:.2f}x nprec's wall time, "
+                 f"{cpu / med['nprec'][1]:.2f}x its CPU time") if "nprec" in med else ""
+        print(f"  {name:9s} {wall:8.2f} s/epoch (cpu {cpu:7.2f} s)  "
+              f"{n_events / wall:8.0f} events/s{ratio}")
 
 
 def main() -> None:

@@ -16,21 +16,14 @@ into coalesced row gradients. No (B, M) matrix, no gather of scores, no scatter 
 gradients (docs/derivations/sampled_unique.md). It is whole-array NumPy: exp, tanh and
 friends run in SIMD loops, several times faster than scalar compiled code here.
 
-`session_state` builds the session-state input of Hidasi et al. (2016, §3.1) as a sparse
-matrix, row by row from the events of each row's session so far (a Numba kernel: a sort and
-a merge per row).
-
-Each has a NumPy twin `<name>_ref` with the same contract; `sampled_loss_ref` builds the full
-(B, M) matrix and calls the nprec losses (`nprec.losses`) and the ELU layer, so the fast path
-is held to the library's definitions.
+Its twin `sampled_loss_ref` builds the full (B, M) matrix and calls the nprec losses
+(`nprec.losses`) and the ELU layer, so the fast path is held to the library's definitions.
+The GRU step and the session-state input are in `gru4rec_step`.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import njit
 
 from nprec.layers.activations import elu_backward, elu_forward
 from nprec.losses import (
@@ -320,107 +313,3 @@ def _bpr_unique(R, t, n, M):
     G = _sigmoid(diff) * (n / M)                                        # (B, K)
     G[rows, t] -= G.sum(axis=1)
     return per_row, G
-
-
-# -- the session-state input (Hidasi et al. 2016, §3.1) ---------------------------------------
-
-
-def _check_state(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay: float) -> None:
-    if starts.shape != pos.shape or starts.ndim != 1:
-        raise ValueError("session_state: starts and pos must be 1-d arrays of equal length")
-    if np.any(starts > pos) or (pos.size and (starts.min() < 0 or pos.max() >= items.size)):
-        raise ValueError("session_state: need 0 <= starts <= pos < number of events")
-    if not 0.0 <= decay <= 1.0:
-        raise ValueError(f"session_state: decay={decay} must be in [0, 1]")
-
-
-def session_state_ref(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay: float
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The session-state input of each row as a sparse matrix (reference twin).
-
-        u_b = Σ_{k = starts_b}^{pos_b} decay^(pos_b - k) e_{items_k}      (V,) per row
-        x_b = u_b / ‖u_b‖₂
-
-    Hidasi et al. (2016, §3.1): the events of the session so far, earlier ones discounted,
-    normalised. A repeated item adds up its weights. decay = 0 leaves the current item only
-    (the one-hot input); items whose weight underflows to 0 are left out.
-
-    Args:
-        items: (N,) item of every event.  starts: (B,) first event of each row's session.
-        pos:   (B,) each row's current event (inclusive).  decay: in [0, 1].
-    Returns:
-        indptr (B + 1,) int64, ids (nnz,) int64 sorted within each row, weights (nnz,)
-        float64: row b holds ids[indptr[b]:indptr[b + 1]] with those weights.
-    """
-    items = np.asarray(items)
-    starts = np.asarray(starts, dtype=np.int64)
-    pos = np.asarray(pos, dtype=np.int64)
-    _check_state(items, starts, pos, decay)
-    lengths = pos - starts + 1                                          # (B,)
-    row = np.repeat(np.arange(pos.size), lengths)                       # (E,)
-    first = np.repeat(np.cumsum(lengths) - lengths, lengths)            # (E,)
-    event = np.repeat(starts, lengths) + np.arange(row.size) - first    # (E,)
-    age = pos[row] - event                                              # (E,)
-    w = np.power(float(decay), age.astype(np.float64))                  # (E,) 0^0 = 1
-    V = int(items.max()) + 1 if items.size else 1
-    key, slot = np.unique(row * V + items[event].astype(np.int64), return_inverse=True)
-    summed = np.bincount(slot, weights=w, minlength=key.size)           # (nnz,)
-    keep = summed > 0
-    key, summed = key[keep], summed[keep]
-    key_row = key // V                                                  # (nnz,)
-    norm = np.sqrt(np.bincount(key_row, weights=summed * summed, minlength=pos.size))
-    indptr = np.zeros(pos.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key_row, minlength=pos.size), out=indptr[1:])
-    return indptr, key % V, summed / norm[key_row]
-
-
-def session_state(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay: float
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The session-state input of each row as a sparse matrix; contract of the twin."""
-    items = np.asarray(items)
-    starts = np.asarray(starts, dtype=np.int64)
-    pos = np.asarray(pos, dtype=np.int64)
-    _check_state(items, starts, pos, decay)
-    n = int(np.sum(pos - starts + 1))
-    ids = np.empty(n, dtype=np.int64)
-    weights = np.empty(n, dtype=np.float64)
-    indptr = np.zeros(pos.size + 1, dtype=np.int64)
-    nnz = _session_state(items.astype(np.int64), starts, pos, float(decay), indptr, ids,
-                         weights)
-    return indptr, ids[:nnz].copy(), weights[:nnz].copy()
-
-
-@njit(cache=True)
-def _session_state(items, starts, pos, decay, indptr, ids, weights):
-    # Serial: each row's output starts where the previous row's ended.
-    out = 0
-    for b in range(pos.size):
-        n = pos[b] - starts[b] + 1
-        row_items = items[starts[b]:pos[b] + 1].copy()
-        order = np.argsort(row_items, kind="mergesort")
-        row_start = out
-        last = -1
-        for t in range(n):
-            k = order[t]
-            w = decay ** (n - 1 - k)
-            if row_items[k] == last:
-                weights[out - 1] += w
-            else:
-                ids[out] = row_items[k]
-                weights[out] = w
-                last = row_items[k]
-                out += 1
-        kept = row_start                             # drop items whose weight underflowed
-        norm = 0.0
-        for t in range(row_start, out):
-            if weights[t] > 0.0:
-                ids[kept] = ids[t]
-                weights[kept] = weights[t]
-                norm += weights[t] * weights[t]
-                kept += 1
-        out = kept
-        norm = math.sqrt(norm)
-        for t in range(row_start, out):
-            weights[t] /= norm
-        indptr[b + 1] = out
-    return out

@@ -57,8 +57,8 @@ from nprec.config import check
 from nprec.data.containers import Sessions
 from nprec.errors import DataError
 from nprec.kernels.gru4rec import LOSSES, sampled_loss
-from nprec.layers import RowGrad, gru_step_backward, gru_step_forward
-from nprec.layers.gru import _cell_backward, _cell_forward
+from nprec.kernels.gru4rec_step import gru_train_backward, gru_train_forward
+from nprec.layers import RowGrad
 from nprec.models.gru4rec_input import (
     StepInput,
     TrainingSteps,
@@ -146,9 +146,7 @@ class GRU4RecCache(NamedTuple):
     Wy_u: np.ndarray         # (K, H) their rows
     inp: Any                 # cache of the input lookup
     mask_embed: Any          # (B, D_in) dropout mask of the embedding, or None
-    gru: list                # per layer: the GRU step's cache
-    a0: np.ndarray | None    # (B, 3H) one-hot mode: the first layer's input projection
-    masks: list              # per layer: (B, H) dropout mask of its output, or None
+    gru: list                # per layer: the cache of its GRU step and dropout
     h_out: np.ndarray        # (B, H) output of the last layer, after dropout
     dscores: np.ndarray      # (B, K) dS, the gradient of the loss w.r.t. S = h Wy[u]ᵀ
     is_output: np.ndarray    # (K,) bool, u[k] is an output column (not only an input)
@@ -215,29 +213,22 @@ class Model:
         u, where = np.unique(read, return_inverse=True)                 # (K,), (M [+ N],)
         Wy_u = P["Wy"][u]                                               # (K, H)
         # Input: the input table's rows (or weighted sums of rows for the session state).
-        a0 = None
         if self.mode == "constrained":
             x, c_in = lookup_forward(step.inputs, Wy_u, where[M:])      # (B, H)
         elif self.mode == "embedding":
             x, c_in = lookup_forward(step.inputs, P["E"])               # (B, D)
         else:
-            x, c_in = lookup_forward(step.inputs, P["W0"])              # (B, 3H)
-            a0 = x + P["b0"]                                            # (B, 3H) x W_0 + b_0
+            x, c_in = lookup_forward(step.inputs, P["W0"])              # (B, 3H) = x W_0
         if step.mask_embed is not None:
             x = x * step.mask_embed                                     # (B, D)
         c_gru, h_next = [], []
         for l in range(len(cfg.layers)):
-            if l == 0 and a0 is not None:
-                h, zr, h_cand = _cell_forward(a0, step.h_prev[0], P["U_zr0"], P["U_h0"])
-                c_gru.append((step.h_prev[0], zr, h_cand))
-            else:
-                h, c = gru_step_forward(x, step.h_prev[l], P[f"W{l}"], P[f"U_zr{l}"],
-                                        P[f"U_h{l}"], P[f"b{l}"])       # (B, H_l)
-                c_gru.append(c)
-            if step.mask_hidden[l] is not None:
-                h = h * step.mask_hidden[l]                             # (B, H_l)
-            h_next.append(h)
-            x = h
+            # One GRU step and dropout (one-hot mode, layer 0: x is already x W_0).
+            W = None if (l == 0 and self.mode == "one-hot") else P[f"W{l}"]
+            x, c = gru_train_forward(x, step.h_prev[l], W, P[f"U_zr{l}"], P[f"U_h{l}"],
+                                     P[f"b{l}"], step.mask_hidden[l])   # (B, H_l)
+            c_gru.append(c)
+            h_next.append(x)
         step.h_next[:] = h_next        # the next step of these slots starts from here
         # Scores of the unique items, then the loss over the (B, M) columns, fused.
         S = x @ Wy_u.T                                                  # (B, K)
@@ -246,13 +237,12 @@ class Model:
                                 scale=1.0 / cfg.batch_size)
         is_output = np.zeros(u.size, dtype=bool)                        # (K,)
         is_output[where[:M]] = True
-        cache = GRU4RecCache(u, Wy_u, c_in, step.mask_embed, c_gru, a0, step.mask_hidden, x,
-                             dS, is_output)
+        cache = GRU4RecCache(u, Wy_u, c_in, step.mask_embed, c_gru, x, dS, is_output)
         return self.dtype.type(loss), cache
 
     def backward(self, cache: GRU4RecCache) -> dict[str, Any]:
         """Gradients of every parameter the step touched (row gradients for item tables)."""
-        P, V = self.params, self.n_items
+        V = self.n_items
         u, Wy_u, dS = cache.u, cache.Wy_u, cache.dscores
         grads: dict[str, Any] = {}
         # Scores S = h Wy[u]ᵀ: into the last layer's output and into the rows of Wy read.
@@ -261,24 +251,15 @@ class Model:
         # The bias of an item is added to each of its columns: the sum of its column gradients.
         dBy_u = dS.sum(axis=0)                                          # (K,)
         for l in reversed(range(len(self.config.layers))):
-            if cache.masks[l] is not None:
-                dh = dh * cache.masks[l]                                # (B, H_l) through dropout
-            if l == 0 and cache.a0 is not None:
-                # One-hot first layer: the cell, then a0 = W_0[items] + b_0.
-                h_prev, zr, h_cand = cache.gru[0]
-                H = h_prev.shape[1]
-                da = np.empty_like(cache.a0)                            # (B, 3H)
-                _cell_backward(dh, h_prev, zr[:, :H], zr[:, H:], h_cand, P["U_zr0"],
-                               P["U_h0"], da)
-                grads["U_zr0"] = h_prev.T @ da[:, :2 * H]               # (H, 2H)
-                grads["U_h0"] = (zr[:, H:] * h_prev).T @ da[:, 2 * H:]  # (H, H)
-                grads["b0"] = da.sum(axis=0)                            # (3H,)
-                grads["W0"] = lookup_backward(da, cache.inp)            # rows of (V, 3H)
-                continue
-            dx, _, dW, dU_zr, dU_h, db = gru_step_backward(dh, cache.gru[l])
-            grads.update({f"W{l}": dW, f"U_zr{l}": dU_zr, f"U_h{l}": dU_h, f"b{l}": db})
-            dh = dx                                                     # into the layer below
-        if self.mode != "one-hot":
+            # Through dropout and the GRU step (not into h_prev: no BPTT).
+            dh, dW, dU_zr, dU_h, db = gru_train_backward(dh, cache.gru[l])
+            grads.update({f"U_zr{l}": dU_zr, f"U_h{l}": dU_h, f"b{l}": db})
+            if dW is not None:
+                grads[f"W{l}"] = dW
+            # dh is now the gradient of the layer's input: the layer below, or the input.
+        if self.mode == "one-hot":
+            grads["W0"] = lookup_backward(dh, cache.inp)                # rows of (V, 3H)
+        else:
             dx = dh                                                     # (B, D) into the input
             if cache.mask_embed is not None:
                 dx = dx * cache.mask_embed                              # (B, D)
@@ -361,16 +342,13 @@ class Model:
     def _hidden(self, inp: StepInput, h: list[np.ndarray]) -> list[np.ndarray]:
         """The state after one step without dropout (scoring), from the state h per layer."""
         P = self.params
-        if self.mode == "one-hot":
-            a0 = lookup_forward(inp, P["W0"])[0] + P["b0"]              # (B, 3H)
-            x = _cell_forward(a0, h[0], P["U_zr0"], P["U_h0"])[0]       # (B, H_0)
-            out = [x]
-        else:
-            x = lookup_forward(inp, P["E" if self.mode == "embedding" else "Wy"])[0]
-            out = []
-        for l in range(len(out), len(self.config.layers)):
-            x = gru_step_forward(x, h[l], P[f"W{l}"], P[f"U_zr{l}"], P[f"U_h{l}"],
-                                 P[f"b{l}"])[0]                         # (B, H_l)
+        table = {"constrained": "Wy", "embedding": "E", "one-hot": "W0"}[self.mode]
+        x = lookup_forward(inp, P[table])[0]                            # (B, D) or (B, 3H)
+        out = []
+        for l in range(len(self.config.layers)):
+            W = None if (l == 0 and self.mode == "one-hot") else P[f"W{l}"]
+            x = gru_train_forward(x, h[l], W, P[f"U_zr{l}"], P[f"U_h{l}"], P[f"b{l}"],
+                                  None)[0]                              # (B, H_l)
             out.append(x)
         return out
 

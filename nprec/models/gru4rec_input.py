@@ -35,7 +35,7 @@ import numpy as np
 
 from nprec.data.containers import Sessions
 from nprec.errors import TrainingError
-from nprec.kernels.gru4rec import session_state
+from nprec.kernels.gru4rec_step import session_state
 from nprec.layers import RowGrad, dropout_mask, embedding_backward, embedding_forward
 from nprec.layers.embedding_bag import embedding_bag_backward, embedding_bag_forward
 from nprec.samplers.session_parallel import SampleCache, SessionParallelBatches

@@ -2,7 +2,8 @@
 
 `sampled_loss` (the losses on unique items) against `sampled_loss_ref` (the library losses
 on the full column matrix), against finite differences, at extreme scores, and the BPR-max
-detail third-party ports got wrong; `session_state` against its twin and its definition.
+detail third-party ports got wrong; `session_state` against its twin and its definition;
+the no-BPTT GRU step against the GRU layer.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nprec.kernels.gru4rec import (
-    LOSSES,
-    sampled_loss,
-    sampled_loss_ref,
+from nprec.kernels.gru4rec import LOSSES, sampled_loss, sampled_loss_ref
+from nprec.kernels.gru4rec_step import (
+    gru_train_backward,
+    gru_train_backward_ref,
+    gru_train_forward,
+    gru_train_forward_ref,
     session_state,
     session_state_ref,
 )
@@ -152,3 +155,35 @@ def test_session_state_rejects_bad_rows():
         session_state(np.array([1, 2]), np.array([1]), np.array([0]), 0.5)
     with pytest.raises(ValueError, match="decay"):
         session_state(np.array([1, 2]), np.array([0]), np.array([1]), 1.5)
+
+
+@st.composite
+def gru_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, D, H = draw(st.integers(1, 5)), draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    given = draw(st.booleans())                    # the one-hot mode passes a = x W itself
+    x = rng.standard_normal((B, 3 * H if given else D)).astype(dtype)
+    h_prev = np.tanh(rng.standard_normal((B, H))).astype(dtype)
+    W = None if given else (0.5 * rng.standard_normal((D, 3 * H))).astype(dtype)
+    U_zr = (0.5 * rng.standard_normal((H, 2 * H))).astype(dtype)
+    U_h = (0.5 * rng.standard_normal((H, H))).astype(dtype)
+    b = (0.1 * rng.standard_normal(3 * H)).astype(dtype)
+    mask = None if draw(st.booleans()) else (
+        (rng.random((B, H)) < 0.7) / dtype(0.7)).astype(dtype)
+    return x, h_prev, W, U_zr, U_h, b, mask, rng.standard_normal((B, H)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=40)
+@given(data=st.data())
+def test_gru_train_step_matches_the_gru_layer(dtype, data):
+    """The fused no-BPTT step against nprec.layers' GRU step + dropout."""
+    x, h_prev, W, U_zr, U_h, b, mask, dout = data.draw(gru_case(dtype))
+    out, cache = gru_train_forward(x, h_prev, W, U_zr, U_h, b, mask)
+    ref, ref_cache = gru_train_forward_ref(x, h_prev, W, U_zr, U_h, b, mask)
+    tol = dict(rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
+    assert out.dtype == dtype and np.allclose(out, ref, **tol)
+    grads = gru_train_backward(dout, cache)
+    ref_grads = gru_train_backward_ref(dout, ref_cache)
+    for g, r in zip(grads, ref_grads, strict=True):
+        assert (g is None) == (r is None) and (g is None or np.allclose(g, r, **tol))
