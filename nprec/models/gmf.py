@@ -4,8 +4,8 @@
 
 With h = 1 and b = 0 this is matrix factorisation's dot product; learning h weights each
 latent dimension. Trained with NCF's pointwise log loss over 4 sampled negatives per pair
-(`nprec.models.ncf`). Built from `embedding`, `hadamard` and the shared output layer
-(`dense` + `bce_with_logits`).
+(`nprec.models.ncf`). Built from `embedding`, `hadamard` and the shared output unit with
+its log loss (`bce_output`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class GmfCache(NamedTuple):
 
 
 class Model:
-    """GMF with parameters P (U, f), Q (V, f), h (f, 1), b (1,)."""
+    """GMF with parameters P (U, f), Q (V, f), h (f,), b (1,)."""
 
     name = "gmf"
 
@@ -88,7 +88,7 @@ class Model:
     def backward(self, cache: GmfCache) -> dict[str, Any]:
         """Gradients of P and Q (rows) and of h and b."""
         # Loss -> logits -> the output layer's weights and its input φ.
-        dphi, dh, db = output_backward(cache.out)                       # (B, f), (f, 1), (1,)
+        dphi, dh, db = output_backward(cache.out)                       # (B, f), (f,), (1,)
         # φ = p ⊙ q: each factor gets dφ times the other.
         dp, dq = hadamard_backward(dphi, cache.phi)                     # (B, f) each
         _, dP = embedding_backward(dp, cache.p)
@@ -99,14 +99,14 @@ class Model:
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V), using hᵀ(p ⊙ q) = (p ⊙ h)ᵀ q."""
         prm = self.params
-        return (prm["P"][users] * prm["h"][:, 0]) @ prm["Q"].T + prm["b"][0]   # (B, V)
+        return (prm["P"][users] * prm["h"]) @ prm["Q"].T + prm["b"][0]   # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Logits of the candidates items (B, C) of each user: (B, C)."""
         prm = self.params
-        ph = prm["P"][users] * prm["h"][:, 0]                           # (B, f)
+        ph = prm["P"][users] * prm["h"]                           # (B, f)
         return np.einsum("bf,bcf->bc", ph, prm["Q"][items]) + prm["b"][0]  # (B, C)
 
     def item_vectors(self) -> np.ndarray:
         """Q ⊙ h (V, f): the item factors as the output layer weighs them."""
-        return self.params["Q"] * self.params["h"][:, 0]                # (V, f)
+        return self.params["Q"] * self.params["h"]                # (V, f)

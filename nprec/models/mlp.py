@@ -76,7 +76,7 @@ class MlpCache(NamedTuple):
 
 
 class Model:
-    """MLP with P (U, d), Q (V, d) (d = layers[0]/2), W_l (I, O), b_l (O,), h (f, 1), b (1,)."""
+    """MLP with P (U, d), Q (V, d) (d = layers[0]/2), W_l (I, O), b_l (O,), h (f,), b (1,)."""
 
     name = "mlp"
 
@@ -116,7 +116,7 @@ class Model:
     def backward(self, cache: MlpCache) -> dict[str, Any]:
         """Gradients of P and Q (rows), of every tower layer and of h and b."""
         # Loss -> logits -> the output layer and z_L.
-        dz, dh, db = output_backward(cache.out)                         # (B, f), (f, 1), (1,)
+        dz, dh, db = output_backward(cache.out)                         # (B, f), (f,), (1,)
         # Down the tower, layer L to 1.
         dz0, grads = tower_backward(dz, cache.tower)                    # (B, 2d)
         # The concatenation splits the gradient into the user and the item half.
@@ -132,7 +132,7 @@ class Model:
         d = self.layers[0] // 2
         user_part = prm["P"][users] @ prm["W_1"][:d] + prm["b_1"]        # (B, H1)
         return tower_scores(user_part, item_part, prm, self.n_layers,
-                            prm["h"][:, 0]) + prm["b"][0]               # (B, C)
+                            prm["h"]) + prm["b"][0]               # (B, C)
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V)."""

@@ -4,9 +4,12 @@
     φ^MLP = z_L of the ReLU tower over [p^M_u; q^M_i]                 layers = [64, 32, 16, 8]
     ŷ_ui  = σ(hᵀ [φ^GMF; φ^MLP] + b)                              (He et al. 2017, eq. 12)
 
-The two parts have separate embeddings (P_G, Q_G and P_M, Q_M), so each may have its own
-size. Trained like GMF and MLP (`nprec.models.ncf`): log loss over 4 sampled negatives per
-pair, Adam, lr 1e-3, batch 256.
+The two parts have separate embeddings, so each may have its own size. They are stored side
+by side: P = [P^G | P^M] (U, f + d) and Q = [Q^G | Q^M] (V, f + d), where d = layers[0]/2.
+The column blocks are never mixed (GMF reads the first f columns, the tower the other d),
+so this is exactly the paper's model; one lookup, one row gradient and one optimizer update
+per table then serve both parts. Trained like GMF and MLP (`nprec.models.ncf`): log loss
+over 4 sampled negatives per pair, Adam, lr 1e-3, batch 256.
 
 Pre-training (`pretrain = true`, the paper's recipe, §3.4.1): GMF and MLP are first trained
 on their own (each a complete run under DIR/pretrain/gmf and DIR/pretrain/mlp, with this run's
@@ -118,10 +121,8 @@ def pretrain_stages(settings: Settings) -> list[tuple[str, Settings]]:
 
 
 class NeumfCache(NamedTuple):
-    p_gmf: Any           # embedding caches of P_G, Q_G, P_M, Q_M
-    q_gmf: Any
-    p_mlp: Any
-    q_mlp: Any
+    p: Any               # embedding caches of P (users) and Q (items)
+    q: Any
     phi_gmf: Any         # hadamard cache (GMF part)
     z0: Any              # concat cache of the MLP input
     tower: Any           # TowerCache
@@ -130,7 +131,7 @@ class NeumfCache(NamedTuple):
 
 
 class Model:
-    """NeuMF with P_G (U, f), Q_G (V, f), P_M (U, d), Q_M (V, d), W_l, b_l, h (f + f_M, 1), b."""
+    """NeuMF with P = [P^G | P^M] (U, f + d), Q = [Q^G | Q^M] (V, f + d), W_l, b_l, h, b."""
 
     name = "neumf"
 
@@ -139,13 +140,11 @@ class Model:
         self.config = config
         self.n_users, self.n_items = n_users, n_items
         self.layers = config.tower()
-        f, d, std = config.factors, self.layers[0] // 2, config.init_std
-        self.params = {"P_G": gaussian(rng, (n_users, f), std, dtype),  # (U, f)
-                       "Q_G": gaussian(rng, (n_items, f), std, dtype),  # (V, f)
-                       "P_M": gaussian(rng, (n_users, d), std, dtype),  # (U, d)
-                       "Q_M": gaussian(rng, (n_items, d), std, dtype)}  # (V, d)
+        self.f, d, std = config.factors, self.layers[0] // 2, config.init_std
+        self.params = {"P": gaussian(rng, (n_users, self.f + d), std, dtype),   # (U, f + d)
+                       "Q": gaussian(rng, (n_items, self.f + d), std, dtype)}   # (V, f + d)
         init_tower(self.params, self.layers, rng, dtype)
-        init_output(self.params, f + self.layers[-1], rng, dtype)
+        init_output(self.params, self.f + self.layers[-1], rng, dtype)
 
     @property
     def n_layers(self) -> int:
@@ -160,58 +159,67 @@ class Model:
             CheckpointError if a pre-trained array does not fit this model.
         """
         g, m = pretrained["gmf"], pretrained["mlp"]
-        copies = {"P_G": g["P"], "Q_G": g["Q"], "P_M": m["P"], "Q_M": m["Q"]}
-        copies.update({f"{w}_{k}": m[f"{w}_{k}"] for k in range(1, self.n_layers + 1)
-                       for w in ("W", "b")})
+        f, d = self.f, self.layers[0] // 2
+        U, V = self.n_users, self.n_items
+        expected = [("gmf", g, "P", (U, f)), ("gmf", g, "Q", (V, f)), ("gmf", g, "h", (f,)),
+                    ("gmf", g, "b", (1,)), ("mlp", m, "P", (U, d)), ("mlp", m, "Q", (V, d)),
+                    ("mlp", m, "h", (self.layers[-1],)), ("mlp", m, "b", (1,))]
+        expected += [("mlp", m, name, self.params[name].shape) for name in self.params
+                     if name[:2] in ("W_", "b_")]
+        for stage, source, name, shape in expected:
+            if name not in source or source[name].shape != shape:
+                found = source[name].shape if name in source else "nothing"
+                raise CheckpointError(f"pre-trained {stage} {name}: expected shape {shape} "
+                                      f"(NeuMF factors {f}, layers {self.layers}), found "
+                                      f"{found}")
         a = self.config.alpha
-        copies["h"] = np.concatenate([a * g["h"], (1.0 - a) * m["h"]])  # (f + f_M, 1)
-        copies["b"] = a * g["b"] + (1.0 - a) * m["b"]                    # (1,)
-        for name, value in copies.items():
-            own = self.params[name]
-            if value.shape != own.shape:
-                raise CheckpointError(f"pre-trained {name}: shape {value.shape} does not fit "
-                                      f"NeuMF's {own.shape}")
-            self.params[name] = np.array(value, dtype=own.dtype)
+        dtype = self.params["P"].dtype
+        fused = {"P": np.concatenate([g["P"], m["P"]], axis=1),            # [P^G | P^M]
+                 "Q": np.concatenate([g["Q"], m["Q"]], axis=1),            # [Q^G | Q^M]
+                 "h": np.concatenate([a * g["h"], (1.0 - a) * m["h"]]),    # (f + f_M,)
+                 "b": a * g["b"] + (1.0 - a) * m["b"]}                     # (1,)
+        fused.update({name: m[name] for name in self.params if name[:2] in ("W_", "b_")})
+        self.params.update({name: np.array(fused[name], dtype=dtype) for name in self.params})
 
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> EpochBatches:
         """One epoch: every training pair and `negatives` fresh negatives per pair."""
         cfg = self.config
         return epoch_batches(train, cfg.negatives, cfg.batch_size, rng,
-                             self.params["P_G"].dtype)
+                             self.params["P"].dtype)
 
     def forward(self, batch: tuple[np.ndarray, ...]) -> tuple[np.floating, NeumfCache]:
         """The mean log loss of a batch (users (B,), items (B,), labels (B,)) and its cache."""
         users, items, labels = batch
-        prm = self.params
-        # GMF part.
-        p_G, c_pG = embedding_forward(users, prm["P_G"])                # (B, f)
-        q_G, c_qG = embedding_forward(items, prm["Q_G"])                # (B, f)
-        phi_G, c_phiG = hadamard_forward(p_G, q_G)                      # (B, f)
-        # MLP part.
-        p_M, c_pM = embedding_forward(users, prm["P_M"])                # (B, d)
-        q_M, c_qM = embedding_forward(items, prm["Q_M"])                # (B, d)
-        z0, c_z0 = concat_forward(p_M, q_M)                             # (B, 2d)
+        prm, f = self.params, self.f
+        p, c_p = embedding_forward(users, prm["P"])                     # (B, f + d) [p^G|p^M]
+        q, c_q = embedding_forward(items, prm["Q"])                     # (B, f + d) [q^G|q^M]
+        # GMF part on the first f columns.
+        phi_G, c_phiG = hadamard_forward(p[:, :f], q[:, :f])            # (B, f)
+        # MLP part on the other d columns.
+        z0, c_z0 = concat_forward(p[:, f:], q[:, f:])                   # (B, 2d)
         phi_M, c_tower = tower_forward(z0, prm, self.n_layers)          # (B, f_M)
-        # Fusion: one output layer over both.
+        # Fusion: one output unit over both.
         phi, c_phi = concat_forward(phi_G, phi_M)                       # (B, f + f_M)
         loss, c_out = output_forward(phi, prm["h"], prm["b"], labels)
-        return loss, NeumfCache(c_pG, c_qG, c_pM, c_qM, c_phiG, c_z0, c_tower, c_phi, c_out)
+        return loss, NeumfCache(c_p, c_q, c_phiG, c_z0, c_tower, c_phi, c_out)
 
     def backward(self, cache: NeumfCache) -> dict[str, Any]:
-        """Gradients of the four tables (rows), of every tower layer and of h and b."""
-        # Loss -> logits -> the output layer and its input [φ^GMF; φ^MLP].
+        """Gradients of P and Q (rows), of every tower layer and of h and b."""
+        # Loss -> logits -> the output unit and its input [φ^GMF; φ^MLP].
         dphi, dh, db = output_backward(cache.out)                       # (B, f + f_M)
         dphi_G, dphi_M = concat_backward(dphi, cache.phi)               # (B, f), (B, f_M)
         # MLP path: down the tower, then split into the user and item halves.
         dz0, grads = tower_backward(dphi_M, cache.tower)                # (B, 2d)
         dp_M, dq_M = concat_backward(dz0, cache.z0)                     # (B, d) each
         # GMF path: through the element-wise product.
-        dp_G, dq_G = hadamard_backward(dphi_G, cache.phi_gmf)             # (B, f) each
-        _, grads["P_G"] = embedding_backward(dp_G, cache.p_gmf)
-        _, grads["Q_G"] = embedding_backward(dq_G, cache.q_gmf)
-        _, grads["P_M"] = embedding_backward(dp_M, cache.p_mlp)
-        _, grads["Q_M"] = embedding_backward(dq_M, cache.q_mlp)
+        dp_G, dq_G = hadamard_backward(dphi_G, cache.phi_gmf)           # (B, f) each
+        # Both parts read disjoint column blocks of the same rows: their gradients sit side
+        # by side in the row's gradient.
+        dp = np.concatenate([dp_G, dp_M], axis=1)                       # (B, f + d)
+        dq = np.concatenate([dq_G, dq_M], axis=1)                       # (B, f + d)
+        _, grads["P"] = embedding_backward(dp, cache.p)
+        _, grads["Q"] = embedding_backward(dq, cache.q)
         grads["h"], grads["b"] = dh, db
         return grads
 
@@ -219,31 +227,31 @@ class Model:
     def _logits(self, users: np.ndarray, gmf_part: np.ndarray,
                 mlp_items: np.ndarray) -> np.ndarray:
         """GMF's logit part (B, C) plus the MLP's for the MLP item embeddings, plus b."""
-        prm = self.params
-        f, d = self.config.factors, self.layers[0] // 2
-        user_part = prm["P_M"][users] @ prm["W_1"][:d] + prm["b_1"]     # (B, H1)
+        prm, f = self.params, self.f
+        d = self.layers[0] // 2
+        user_part = prm["P"][users, f:] @ prm["W_1"][:d] + prm["b_1"]   # (B, H1)
         mlp_part = tower_scores(user_part, mlp_items @ prm["W_1"][d:], prm, self.n_layers,
-                                prm["h"][f:, 0])                        # (B, C)
+                                prm["h"][f:])                           # (B, C)
         return gmf_part + mlp_part + prm["b"][0]                        # (B, C)
 
     def _gmf_users(self, users: np.ndarray) -> np.ndarray:
-        """p^G ⊙ h_G (B, f), so that GMF's logit part is a dot product with q^G."""
-        f = self.config.factors
-        return self.params["P_G"][users] * self.params["h"][:f, 0]      # (B, f)
+        """p^G ⊙ h^G (B, f), so that GMF's logit part is a dot product with q^G."""
+        f = self.f
+        return self.params["P"][users, :f] * self.params["h"][:f]       # (B, f)
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V)."""
-        prm = self.params
-        return self._logits(users, self._gmf_users(users) @ prm["Q_G"].T, prm["Q_M"])
+        Q, f = self.params["Q"], self.f
+        return self._logits(users, self._gmf_users(users) @ Q[:, :f].T, Q[:, f:])
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Logits of the candidate items (B, C) of each user: (B, C)."""
-        prm = self.params
-        gmf_part = np.einsum("bf,bcf->bc", self._gmf_users(users), prm["Q_G"][items])
-        return self._logits(users, gmf_part, prm["Q_M"][items])
+        q = self.params["Q"][items]                                     # (B, C, f + d)
+        f = self.f
+        gmf_part = np.einsum("bf,bcf->bc", self._gmf_users(users), q[..., :f])  # (B, C)
+        return self._logits(users, gmf_part, q[..., f:])
 
     def item_vectors(self) -> np.ndarray:
-        """[Q_G ⊙ h_G, Q_M] (V, f + d): both item embeddings, GMF's as the output weighs it."""
-        prm = self.params
-        f = self.config.factors
-        return np.concatenate([prm["Q_G"] * prm["h"][:f, 0], prm["Q_M"]], axis=1)
+        """[Q^G ⊙ h^G, Q^M] (V, f + d): both item embeddings, GMF's as the output weighs it."""
+        Q, f = self.params["Q"], self.f
+        return np.concatenate([Q[:, :f] * self.params["h"][:f], Q[:, f:]], axis=1)

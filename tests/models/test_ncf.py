@@ -123,13 +123,13 @@ def test_pretraining_copies_the_weights_and_fuses_the_output_layer(seed, factors
                                                                    alpha):
     model, g, m, data, rng = _pretrained(seed, factors, layers, alpha)
     prm = model.params
-    for mine, theirs in (("P_G", g.params["P"]), ("Q_G", g.params["Q"]),
-                         ("P_M", m.params["P"]), ("Q_M", m.params["Q"])):
-        np.testing.assert_array_equal(prm[mine], theirs)
-        assert prm[mine] is not theirs                    # copies, not shared buffers
+    for table in ("P", "Q"):
+        np.testing.assert_array_equal(prm[table][:, :factors], g.params[table])
+        np.testing.assert_array_equal(prm[table][:, factors:], m.params[table])
     for k in range(1, len(layers)):
-        np.testing.assert_array_equal(prm[f"W_{k}"], m.params[f"W_{k}"])
-        np.testing.assert_array_equal(prm[f"b_{k}"], m.params[f"b_{k}"])
+        for name in (f"W_{k}", f"b_{k}"):
+            np.testing.assert_array_equal(prm[name], m.params[name])
+            assert not np.shares_memory(prm[name], m.params[name])     # copies
     np.testing.assert_allclose(prm["h"][:factors], alpha * g.params["h"])
     np.testing.assert_allclose(prm["h"][factors:], (1 - alpha) * m.params["h"])
     np.testing.assert_allclose(prm["b"], alpha * g.params["b"] + (1 - alpha) * m.params["b"])
@@ -145,7 +145,11 @@ def test_pretraining_refuses_weights_of_another_shape():
     model, _, _ = _neumf(0, 3, [6, 4, 2], pretrain=True)
     g, _, _ = _gmf(0, 4)
     m, _, _ = _mlp(1, [6, 4, 2])
-    with pytest.raises(CheckpointError, match="P_G"):
+    with pytest.raises(CheckpointError, match="gmf P"):
+        model.load_pretrained({"gmf": g.params, "mlp": m.params})
+    g, _, _ = _gmf(0, 3)
+    m, _, _ = _mlp(1, [8, 4, 2])                  # same total width 3 + 4, other split
+    with pytest.raises(CheckpointError, match="mlp P"):
         model.load_pretrained({"gmf": g.params, "mlp": m.params})
 
 
@@ -233,8 +237,10 @@ def test_scores_are_the_training_logits_for_candidates_and_for_all_items(make):
     users = np.array([0, 3, 3, 11])
     items = rng.integers(0, model.n_items, size=(4, 6))
     scores = model.score_items(users, items)
-    _, cache = model.forward((np.repeat(users, 6), items.ravel(), np.ones(24)))
-    np.testing.assert_allclose(scores.ravel(), cache.out.loss.logits, atol=1e-12)
+    labels = rng.integers(0, 2, 24).astype(np.float64)
+    loss, _ = model.forward((np.repeat(users, 6), items.ravel(), labels))
+    s = scores.ravel()
+    np.testing.assert_allclose(loss, np.mean(np.logaddexp(0, s) - labels * s), rtol=1e-12)
     np.testing.assert_allclose(np.take_along_axis(model.score_all(users), items, axis=1),
                                scores, atol=1e-12)
 
@@ -266,11 +272,13 @@ def test_float32_models_train_and_score_in_float32():
 def test_the_official_initialisation():
     model, _, _ = _neumf(0, 8, [64, 32, 16, 8])
     big = neumf.Model(neumf.Config(), 3000, 2000, rng=np.random.default_rng(0))
-    assert abs(big.params["P_M"].std() - 0.01) < 5e-4
-    assert abs(big.params["Q_G"].mean()) < 5e-4
+    assert big.params["P"].shape == (3000, 8 + 32)
+    assert abs(big.params["P"].std() - 0.01) < 5e-4
+    assert abs(big.params["Q"].mean()) < 5e-4
     bound = np.sqrt(6 / (64 + 32))
     assert np.abs(big.params["W_1"]).max() <= bound and np.abs(big.params["W_1"]).max() > 0.9 \
         * bound
+    assert big.params["h"].shape == (16,)
     assert np.abs(big.params["h"]).max() <= np.sqrt(3 / 16)
     assert not big.params["b"].any() and not big.params["b_1"].any()
     assert dataclasses.asdict(model.config)["alpha"] == 0.5

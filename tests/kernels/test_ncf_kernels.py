@@ -1,0 +1,67 @@
+"""NCF's fused output-unit kernel against its NumPy twin, in float32 and float64.
+
+The cases cover logits from tiny to saturated (|s| up to 1e4, where exp(-|s|) underflows
+and a naive sigmoid or softplus would overflow), labels 0 and 1 and in between, and a batch
+of one row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nprec.kernels.ncf import bce_output, bce_output_ref
+from nprec.testing.strategies import seeds
+
+DTYPES = [np.float32, np.float64]
+
+
+@st.composite
+def output_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, F = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    scale = draw(st.sampled_from([1e-3, 1.0, 30.0, 1e4]))
+    phi = (scale * rng.standard_normal((B, F))).astype(dtype)           # (B, F)
+    h = rng.standard_normal(F).astype(dtype)                            # (F,)
+    labels = (rng.integers(0, 2, B) if draw(st.booleans())
+              else rng.random(B)).astype(dtype)                          # (B,)
+    return phi, h, float(rng.standard_normal()), labels
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_bce_output_matches_its_twin(dtype, data):
+    phi, h, b, labels = data.draw(output_case(dtype))
+    fast = bce_output(phi, h, b, labels)
+    ref = bce_output_ref(phi, h, b, labels)
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    s = np.abs(phi.astype(np.float64) @ h).max() + abs(b)
+    # A logit is a sum of F products: its rounding error grows with the terms' size.
+    atol = rtol * (1.0 + s)
+    assert np.isfinite(fast[0]) and np.isfinite(fast[3])
+    np.testing.assert_allclose(fast[0], ref[0], rtol=rtol, atol=atol)
+    for got, want in zip(fast[1:], ref[1:], strict=True):
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_allclose(got, want, rtol=rtol,
+                                   atol=rtol * (1 + np.abs(phi).max() + np.abs(h).max()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_output_saturates_without_overflow(dtype):
+    phi = np.array([[1e4], [-1e4], [1e4], [-1e4]], dtype=dtype)
+    h = np.ones(1, dtype=dtype)
+    labels = np.array([1, 0, 0, 1], dtype=dtype)
+    for kernel in (bce_output, bce_output_ref):
+        loss, dphi, dh, db = kernel(phi, h, 0.0, labels)
+        # Two confident right answers cost 0, two confident wrong ones 1e4 each.
+        np.testing.assert_allclose(loss, 2e4 / 4, rtol=1e-6)
+        np.testing.assert_array_equal(dphi[:, 0], np.array([0, 0, 0.25, -0.25], dtype=dtype))
+
+
+def test_bce_output_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="bce_output"):
+        bce_output(np.zeros((3, 2)), np.zeros(3), 0.0, np.zeros(3))
+    with pytest.raises(ValueError, match="bce_output"):
+        bce_output_ref(np.zeros((3, 2)), np.zeros(2), 0.0, np.zeros(2))
