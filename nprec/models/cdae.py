@@ -136,7 +136,7 @@ class CdaeStepCache(NamedTuple):
     b_out: Any           # embedding cache of b'_i
     dot: Any             # rowdot cache
     out: Any             # sigmoid cache of f for the square loss (None otherwise)
-    loss: Any            # bce_with_logits or squared_error cache
+    loss: Any            # bce_with_logits or squared_error cache (None: no pairs)
     n_over_b: float      # N / B: the loss is a sum over pairs, a mean over users
     reg: tuple           # l2 caches of (W, V_u rows, W'_i rows)
 
@@ -206,10 +206,11 @@ class Model(FoldInModel):
         b_out, c_bo = embedding_forward(batch.items, prm["b_out"])      # (N, 1) b'_i
         dot, c_dot = rowdot_forward(z_rows, q)                          # (N,)
         logits = dot + b_out[:, 0]                                      # (N,)
-        c_out = None
-        if cfg.loss_type == "BCE":
+        c_out = c_loss = None
+        loss = self.dtype.type(0)               # a batch of users without items scores nothing
+        if N and cfg.loss_type == "BCE":
             loss, c_loss = bce_with_logits_forward(logits, batch.labels)
-        else:
+        elif N:
             y_hat = logits
             if cfg.out_activation == "sigmoid":
                 y_hat, c_out = sigmoid_forward(logits)                  # (N,)
@@ -229,7 +230,9 @@ class Model(FoldInModel):
         """Gradients: dense for W and b, row gradients for V_u, W_out and b_out."""
         cfg = self.config
         # Loss (a sum over pairs, a mean over users) -> the pairs' logits.
-        if cfg.loss_type == "BCE":
+        if cache.loss is None:
+            dlogits = np.zeros(0, dtype=self.dtype)                     # (N,) = (0,)
+        elif cfg.loss_type == "BCE":
             dlogits, _ = bce_with_logits_backward(cache.n_over_b, cache.loss)   # (N,)
         else:
             dlogits, _ = squared_error_backward(cache.n_over_b, cache.loss)     # (N,)
