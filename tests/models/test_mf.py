@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from nprec.data.synthetic import synthetic_interactions
 from nprec.models import mf
+from nprec.optim import SGD
 from nprec.testing import check_directional
 from nprec.testing.strategies import seeds
 
@@ -59,3 +60,52 @@ def test_scores_agree_between_full_and_candidate_scoring():
     full = model.score_all(users)
     np.testing.assert_allclose(model.score_items(users, items),
                                np.take_along_axis(full, items, axis=1))
+
+
+def test_logloss_negatives_come_from_all_items_with_rendles_sampling():
+    data = synthetic_interactions(20, 12, mean_items=6, seed=5)
+    X = data.to_csr().toarray().astype(bool)
+    config = mf.Config(loss="logloss", negatives=8, exclude_positives=False)
+    model = mf.Model(config, data.n_users, data.n_items, rng=np.random.default_rng(0))
+    users, items, labels = (np.concatenate(a) for a in
+                            zip(*model.batches(data, np.random.default_rng(2)), strict=True))
+    negatives = labels == 0
+    assert negatives.sum() == 8 * data.nnz
+    assert X[users[negatives], items[negatives]].any()      # positives are not rejected
+    assert np.unique(items[negatives]).size == data.n_items
+
+
+def _sgd_steps(model: mf.Model, batches, lr: float) -> dict[str, np.ndarray]:
+    """Parameters after plain SGD over `batches` (copies; the model is restored)."""
+    saved = {k: v.copy() for k, v in model.params.items()}
+    opt = SGD(lr)
+    for batch in batches:
+        opt.step(model.params, model.backward(model.forward(batch)[1]))
+    after = {k: v.copy() for k, v in model.params.items()}
+    for k, v in saved.items():
+        model.params[k][...] = v
+    return after
+
+
+def test_a_minibatch_step_of_lr_times_b_is_the_per_example_sgd_pass_to_first_order():
+    """Rendle et al. step once per example; mini-batch SGD with lr·B on the mean loss takes the
+    same steps evaluated at the batch's start: the gap shrinks like lr² (module docstring)."""
+    rng = np.random.default_rng(3)
+    data = synthetic_interactions(40, 30, mean_items=5, seed=6)
+    config = mf.Config(loss="logloss", factors=4, negatives=3, reg=0.05,
+                       exclude_positives=False)
+    model = mf.Model(config, data.n_users, data.n_items, rng=rng, dtype=np.float64)
+    users, items, labels = next(iter(mf.Model(
+        mf.Config(loss="logloss", negatives=3, batch_size=64, exclude_positives=False),
+        data.n_users, data.n_items, rng=rng).batches(data, rng)))
+    labels = labels.astype(np.float64)
+    start = {k: v.copy() for k, v in model.params.items()}
+    gaps = []
+    for lr in (0.02, 0.002):
+        one_by_one = _sgd_steps(model, [(users[n:n + 1], items[n:n + 1], labels[n:n + 1])
+                                        for n in range(users.size)], lr)
+        batched = _sgd_steps(model, [(users, items, labels)], lr * users.size)
+        moved = max(np.abs(one_by_one[k] - start[k]).max() for k in start)
+        gaps.append(max(np.abs(one_by_one[k] - batched[k]).max() for k in start) / moved)
+    # The relative gap is O(lr): ten times smaller lr, about ten times smaller gap.
+    assert gaps[1] < gaps[0] / 5
