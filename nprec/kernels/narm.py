@@ -24,7 +24,8 @@ fast-math, vectorises neither a float max nor a float sum):
   e^r, and 2^n built from its exponent bits (relative error about 1e-7, float32's own
   precision). Arguments below -87 (where e^t < 1.7e-38, the smallest normal float32)
   are raised to -87: they vanish in Z all the same. A NaN score makes the row's loss NaN;
-- Z is summed pairwise, by folding the row in halves (each fold is an elementwise add).
+- Z is summed pairwise, by folding the row in halves (each fold is an elementwise add; the
+  first fold shares its pass with the multiplication by 2^n).
 
 float64 (gradient tests) takes the same passes with the library exp and a plain max.
 """
@@ -108,7 +109,7 @@ def softmax_ce_rows(logits: np.ndarray, targets: np.ndarray, scale: float) -> np
 def _pairwise_sum(x, w):
     """Σ x by folding in halves, w[i] = x[i] + x[i + n/2]: elementwise adds, pairwise order.
 
-    w is scratch of at least (x.size + 1) // 2 entries.
+    w is scratch of at least (x.size + 1) // 2 entries, or x itself (x is then overwritten).
     """
     n = x.shape[0]
     if n == 0:
@@ -125,6 +126,26 @@ def _pairwise_sum(x, w):
             n = h
         src = w
     return float(src[0])
+
+
+@njit(cache=True)
+def _times_pow2_and_sum(o, pow2, w):
+    """o <- o · pow2 and return Σ o, the multiply fused with the first fold of the sum.
+
+    w is scratch of (o.size + 1) // 2 entries.
+    """
+    n = o.shape[0]
+    h = n // 2
+    for i in range(h):
+        a = o[i] * pow2[i]
+        c = o[i + h] * pow2[i + h]
+        o[i] = a
+        o[i + h] = c
+        w[i] = a + c
+    if n % 2 == 1:
+        o[n - 1] *= pow2[n - 1]
+        w[h] = o[n - 1]
+    return _pairwise_sum(w, w)
 
 
 @njit(cache=True)
@@ -161,10 +182,7 @@ def _softmax_ce_rows_f32(s, bits, targets, scale, loss):
             o[v] = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r
                     + r + np.float32(1.0))
             p2[v] = (np.int32(n) + np.int32(127)) << np.int32(23)
-        pow2 = p2.view(np.float32)
-        for v in range(V):
-            o[v] *= pow2[v]
-        Z = _pairwise_sum(o, pow2)                                      # pow2 reused as scratch
+        Z = _times_pow2_and_sum(o, p2.view(np.float32), np.empty((V + 1) // 2, np.float32))
         loss[b] = math.log(Z) - target_shifted
         _scale_row(o, np.float32(scale / Z), t, scale)
 
