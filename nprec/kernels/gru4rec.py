@@ -23,7 +23,10 @@ The GRU step and the session-state input are in `gru4rec_step`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit, prange
 
 from nprec.layers.activations import elu_backward, elu_forward
 from nprec.losses import (
@@ -159,52 +162,201 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
     dtype = S.dtype.type
     t = cols[:B]                                                        # (B,) targets
     R = S + by                                                          # (B, K)
+    per_row = np.empty(B)                                               # (B,) loss of each row
     if loss == "cross-entropy":
         weights = None if log_q is None else np.exp(-np.asarray(log_q, dtype=np.float64))
         c = np.bincount(cols, weights=weights, minlength=K)             # (K,)
-        target_q = 0.0 if log_q is None else np.asarray(log_q[:B], dtype=S.dtype)
+        target_q = np.zeros(B) if log_q is None else np.asarray(log_q[:B], dtype=np.float64)
         with np.errstate(divide="ignore"):       # items read only as inputs: log 0 = -inf
             log_c = np.log(c).astype(S.dtype)                           # (K,)
-        per_row, G = _xe_unique(R, t, log_c, target_q)
-    else:
-        if elu_param > 0:
-            R, d_elu = _elu(R, dtype(elu_param))                        # (B, K) each
-        n = np.bincount(cols, minlength=K).astype(S.dtype)              # (K,)
-        if loss == "top1":
-            per_row, G = _top1_unique(R, t, n, cols.size)
-        elif loss == "bpr":
-            per_row, G = _bpr_unique(R, t, n, cols.size)
-        else:
-            s = _negative_weights(R, t, n)                              # (B, K)
-            if loss == "bpr-max":
-                per_row, G = _bpr_max_unique(R, t, s, bpreg)
-            else:
-                per_row, G = _top1_max_unique(R, t, s)
-        if elu_param > 0:
-            G *= d_elu                                                  # (B, K) through ELU
+        G = _xe_fused(R, t, log_c, target_q, float(scale), per_row)
+        return float(per_row.sum()) * float(scale), G
+    n = np.bincount(cols, minlength=K).astype(S.dtype)                  # (K,)
+    d_elu = np.ones((0, 0), dtype=S.dtype)
+    if elu_param > 0:
+        R, d_elu = _elu(R, dtype(elu_param))                            # (B, K) each
+    if loss in ("bpr-max", "top1-max"):
+        G = _max_loss_fused(R, t, n, loss, float(bpreg), d_elu, float(scale), per_row)
+        return float(per_row.sum()) * float(scale), G
+    per_row, G = (_top1_unique if loss == "top1" else _bpr_unique)(R, t, n, cols.size)
+    if elu_param > 0:
+        G *= d_elu                                                      # (B, K) through ELU
     G *= dtype(scale)
     return float(per_row.sum(dtype=np.float64)) * float(scale), G
 
 
-def _xe_unique(R, t, log_c, target_q):
-    """Cross-entropy: loss_i = -log(p_i + ε), p_i = exp(r_it - q_i) / Σ_k c_k exp(r_ik).
+def _xe_fused(R, t, log_c, target_q, scale, per_row):
+    """Cross-entropy on unique items, returns G (B, K):
 
-    p_i is the target column's own probability (a duplicate column of the target is not
-    it); G = (p_i / (p_i + ε)) (P - e_t) with P_ik = c_k exp(r_ik) / Z_i, the mass of item k.
+        P_ik   = c_k exp(r_ik) / Z_i,  Z_i = Σ_k c_k exp(r_ik)     (item masses)
+        p_i    = exp(r_it - q_i) / Z_i                              (the target column)
+        loss_i = -log(p_i + ε),  G_ik = (p_i / (p_i + ε)) (P_ik - [k = t_i])
+    """
+    B = R.shape[0]
+    O = np.add(R, log_c)                                                # (B, K)
+    m = O.max(axis=1)                                                   # (B,)
+    O -= m[:, None]
+    np.exp(O, out=O)                                                    # (B, K) SIMD exp
+    p = R[np.arange(B), t] - target_q - m                               # (B,) log-numerators
+    np.exp(p, out=p)
+    _xe_rows(O, t, p, R.dtype.type(scale), R.dtype.type(1.0), per_row)
+    return O
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def _xe_rows(E, t, p, scale, one, per_row):
+    # Parallel over rows: row i reads and writes E[i] and per_row[i] only.
+    # fastmath "reassoc": see the comment above `_bpr_max_rows`.
+    for i in prange(E.shape[0]):
+        Z = one - one
+        for k in range(E.shape[1]):
+            Z += E[i, k]
+        pi = p[i] / Z
+        per_row[i] = -math.log(pi + XE_EPS)
+        w = pi / (pi + XE_EPS)
+        c = (w / Z) * scale
+        for k in range(E.shape[1]):
+            E[i, k] *= c
+        E[i, t[i]] -= w * scale
+
+
+def _max_loss_fused(R, t, n, loss, bpreg, d_elu, scale, per_row):
+    """BPR-max or TOP1-max on unique items: the exponentials in NumPy, the rest fused.
+
+        E_ik = exp(r_ik - max_neg_i)   softmax numerators (0 where item k is no negative of
+                                       row i: m_ik = n_k - [k = t_i] = 0)
+        D_ik = exp(r_ik - r_it)        for σ(r_it - r_ik) = 1 / (1 + D_ik)
+        Q_ik = exp(-r_ik²)             TOP1-max's σ(r_ik²) = 1 / (1 + Q_ik)
+
+    Returns G (B, K), written over E.
     """
     B = R.shape[0]
     rows = np.arange(B)                                                 # (B,)
-    O = R + log_c                                                       # (B, K)
-    m = O.max(axis=1, keepdims=True)                                    # (B, 1)
-    O -= m
-    np.exp(O, out=O)                                                    # (B, K)
-    Z = O.sum(axis=1)                                                   # (B,)
-    O /= Z[:, None]                                                     # item masses P
-    p = np.exp(R[rows, t] - target_q - m[:, 0]) / Z                     # (B,)
-    per_row = -np.log(p + XE_EPS)                                       # (B,)
-    O[rows, t] -= 1.0
-    O *= (p / (p + XE_EPS))[:, None]
-    return per_row, O
+    top = np.empty(B, dtype=R.dtype)                                    # (B,)
+    _negative_max(R, t, n, top)
+    with np.errstate(over="ignore"):            # exp overflow = inf: σ = 0, weight zeroed
+        E = np.subtract(R, top[:, None])                                # (B, K)
+        np.exp(E, out=E)
+        D = np.subtract(R, R[rows, t][:, None])                         # (B, K)
+        np.exp(D, out=D)
+    # Entries that are no negative were left out of the max, so their exponential may have
+    # overflowed: set them to 0 (input-only items, targets without another column).
+    E[:, np.flatnonzero(n == 0)] = 0.0
+    single = n[t] == 1                                                  # (B,)
+    E[rows[single], t[single]] = 0.0
+    one = R.dtype.type(1.0)
+    if loss == "bpr-max":
+        _bpr_max_rows(R, E, D, t, n, R.dtype.type(bpreg), d_elu, R.dtype.type(scale),
+                      one, R.dtype.type(BPR_MAX_EPS), per_row)
+    else:
+        Q = np.multiply(R, R)                                           # (B, K)
+        np.negative(Q, out=Q)
+        np.exp(Q, out=Q)
+        _top1_max_rows(R, E, D, Q, t, n, d_elu, R.dtype.type(scale), one, per_row)
+    return E
+
+
+@njit(cache=True, parallel=True)
+def _negative_max(R, t, n, top):
+    # Parallel over rows: row i writes top[i] only. The largest score among columns that
+    # are negatives of row i: items with a column (n_k > 0), the target only if repeated.
+    for i in prange(R.shape[0]):
+        best = -np.inf
+        for k in range(R.shape[1]):
+            if n[k] > 0 and R[i, k] > best and (k != t[i] or n[k] > 1):
+                best = R[i, k]
+        top[i] = best
+
+
+# The row kernels below sum over K items per row. fastmath "reassoc" lets those sums run in
+# SIMD lanes (a different summation order: rounding differs, nothing else; no assumption
+# about NaN or inf is made). Sums and arithmetic stay in the arrays' dtype (`one` carries
+# it): float64 constants would promote every float32 element.
+
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def _bpr_max_rows(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
+    # Parallel over rows: row i writes E[i] (turned into its gradient) and per_row[i] only.
+    K = R.shape[1]
+    zero = one - one
+    half = one / (one + one)
+    for i in prange(R.shape[0]):
+        ti = t[i]
+        # Softmax weights over the negatives: s_k = m_k E_k / Z, m_k = n_k - [k = t_i].
+        Z = zero
+        for k in range(K):
+            Z += n[k] * E[i, k]
+        Z -= E[i, ti]
+        inv_Z = one / Z
+        A = zero
+        Q = zero
+        T = zero
+        for k in range(K):
+            s = n[k] * E[i, k] * inv_Z
+            sig = one / (one + D[i, k])                      # σ(r_it - r_ik)
+            A += s * sig
+            Q += s * R[i, k] * R[i, k]
+            T += s * sig * (one - sig)
+        # The target's own column is no negative: take its terms out again (σ(0) = 1/2).
+        s_t = E[i, ti] * inv_Z
+        A -= s_t * half
+        Q -= s_t * R[i, ti] * R[i, ti]
+        T -= s_t * half * half
+        inv = one / (A + eps)
+        per_row[i] = -math.log(A + eps) + bpreg * Q
+        # g_k = s_k (A - σ_k²) / A + bpreg s_k (r_k² - Q + 2 r_k), constants hoisted.
+        c1 = A * inv - bpreg * Q
+        c2 = (one + one) * bpreg
+        for k in range(K):
+            s = n[k] * E[i, k] * inv_Z
+            sig = one / (one + D[i, k])
+            r = R[i, k]
+            E[i, k] = s * (c1 - sig * sig * inv + bpreg * r * r + c2 * r) * scale
+        r = R[i, ti]
+        E[i, ti] -= (s_t * (c1 - half * half * inv + bpreg * r * r + c2 * r) + T * inv) * scale
+        if d_elu.size:
+            for k in range(K):
+                E[i, k] *= d_elu[i, k]
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def _top1_max_rows(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
+    # Parallel over rows: row i writes E[i] (turned into its gradient) and per_row[i] only.
+    K = R.shape[1]
+    zero = one - one
+    half = one / (one + one)
+    for i in prange(R.shape[0]):
+        ti = t[i]
+        Z = zero
+        for k in range(K):
+            Z += n[k] * E[i, k]
+        Z -= E[i, ti]
+        inv_Z = one / Z
+        F = zero
+        T = zero
+        for k in range(K):
+            s = n[k] * E[i, k] * inv_Z
+            sd = one - one / (one + D[i, k])                 # σ(r_ik - r_it)
+            sq = one / (one + Q2[i, k])                      # σ(r_ik²)
+            F += s * (sd + sq)
+            T += s * sd * (one - sd)
+        s_t = E[i, ti] * inv_Z                               # the target's own column out
+        sq_t = one / (one + Q2[i, ti])
+        F -= s_t * (half + sq_t)
+        T -= s_t * half * half
+        per_row[i] = F
+        for k in range(K):
+            s = n[k] * E[i, k] * inv_Z
+            sd = one - one / (one + D[i, k])
+            sq = one / (one + Q2[i, k])
+            r = R[i, k]
+            E[i, k] = s * (sd + sq - F + sd * (one - sd) + (one + one) * r * sq * (one - sq)) \
+                * scale
+        r = R[i, ti]
+        E[i, ti] -= (s_t * (half + sq_t - F + half * half + (one + one) * r * sq_t
+                            * (one - sq_t)) + T) * scale
+        if d_elu.size:
+            for k in range(K):
+                E[i, k] *= d_elu[i, k]
 
 
 def _sigmoid(x):
@@ -217,69 +369,30 @@ def _sigmoid(x):
 
 
 def _elu(x, alpha):
-    """ELU and its derivative, y = max(x, 0) + α (exp(min(x, 0)) - 1), dy/dx = 1 or α e^x.
+    """ELU and its derivative, y = x or α (e^x - 1), dy/dx = 1 or α e^x (x > 0 or not).
 
-    Written without a data-dependent select (np.where on a random mask is slow); equal to
-    `nprec.layers.elu_forward` / `elu_backward`.
+    The exponential of min(x, 0) in NumPy's SIMD loop, the select in one compiled pass;
+    equal to `nprec.layers.elu_forward` / `elu_backward`.
     """
-    e = np.minimum(x, 0)                                                # like x
-    np.exp(e, out=e)
-    y = np.maximum(x, 0)                                                # like x
-    y += alpha * (e - 1.0)
-    d = alpha * e                                                       # α e^x left of 0 ...
-    d += (x > 0) * (1.0 - alpha)                                        # ... 1 right of it
+    d = np.minimum(x, 0)                                                # like x
+    np.exp(d, out=d)
+    y = np.empty_like(x)                                                # like x
+    _elu_select(x, d, x.dtype.type(alpha), y)
     return y, d
 
 
-def _negative_weights(R, t, n):
-    """s_ik: the softmax mass of row i's negative columns of item k (m_ik exp(r_ik) / Z_i)."""
-    B = R.shape[0]
-    rows = np.arange(B)                                                 # (B,)
-    m = np.broadcast_to(n, R.shape).copy()                              # (B, K) m_ik
-    m[rows, t] -= 1
-    # Scores of items without a negative column become -inf (their exp is 0); the softmax
-    # is shifted by the largest remaining score, so no exponent is positive.
-    s = R.copy()                                                        # (B, K)
-    s[:, n == 0] = -np.inf                        # items read only as inputs
-    single = n[t] == 1                            # targets with no other column
-    s[rows[single], t[single]] = -np.inf
-    s -= s.max(axis=1, keepdims=True)
-    np.exp(s, out=s)
-    s *= m
-    s /= s.sum(axis=1, keepdims=True)
-    return s
-
-
-def _bpr_max_unique(R, t, s, bpreg):
-    """BPR-max: -log(Σ_k s_ik σ(r_it - r_ik) + ε) + bpreg Σ_k s_ik r_ik²."""
-    B = R.shape[0]
-    rows = np.arange(B)                                                 # (B,)
-    sig = _sigmoid(R[rows, t][:, None] - R)                             # (B, K) σ(r_t - r_k)
-    A = np.einsum("ik,ik->i", s, sig)                                   # (B,)
-    Q = np.einsum("ik,ik,ik->i", s, R, R)                               # (B,)
-    inv = 1.0 / (A + BPR_MAX_EPS)                                       # (B,)
-    # Negatives: through the weights and σ, s (A - σ²) / A; the regulariser s (r² - Q + 2r).
-    G = (A[:, None] - sig * sig) * inv[:, None]                         # (B, K)
-    G += bpreg * (R * R - Q[:, None] + 2.0 * R)
-    G *= s
-    # The target: -(1/A) Σ_k s_ik σ_ik (1 - σ_ik).
-    G[rows, t] -= inv * np.einsum("ik,ik->i", s, sig * (1.0 - sig))
-    return -np.log(A + BPR_MAX_EPS) + bpreg * Q, G
-
-
-def _top1_max_unique(R, t, s):
-    """TOP1-max: Σ_k s_ik [σ(r_ik - r_it) + σ(r_ik²)]."""
-    B = R.shape[0]
-    rows = np.arange(B)                                                 # (B,)
-    sd = _sigmoid(R - R[rows, t][:, None])                              # (B, K) σ(r_k - r_t)
-    sq = _sigmoid(R * R)                                                # (B, K) σ(r_k²)
-    F = np.einsum("ik,ik->i", s, sd) + np.einsum("ik,ik->i", s, sq)     # (B,)
-    d_diff = sd * (1.0 - sd)                                            # (B, K)
-    # Negatives: through the weights, s (f - F), and through r_k in both sigmoids.
-    G = sd + sq - F[:, None] + d_diff + 2.0 * R * sq * (1.0 - sq)       # (B, K)
-    G *= s
-    G[rows, t] -= np.einsum("ik,ik->i", s, d_diff)                      # the target
-    return F, G
+@njit(cache=True, parallel=True)
+def _elu_select(x, e, alpha, y):
+    # Parallel over rows: row i writes y[i] and e[i] only. e = exp(min(x, 0)) in, the
+    # derivative out.
+    for i in prange(x.shape[0]):
+        for k in range(x.shape[1]):
+            if x[i, k] > 0:
+                y[i, k] = x[i, k]
+                e[i, k] = 1.0
+            else:
+                y[i, k] = alpha * (e[i, k] - 1.0)
+                e[i, k] = alpha * e[i, k]
 
 
 def _top1_unique(R, t, n, M):

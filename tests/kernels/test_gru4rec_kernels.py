@@ -93,6 +93,17 @@ def test_bpr_max_keeps_the_positive_out_of_its_softmax():
     assert total > 0.1
 
 
+@pytest.mark.parametrize("fn", [sampled_loss, sampled_loss_ref])
+def test_cross_entropy_leaves_a_hopeless_row_alone_as_the_official_code(fn):
+    """-log(p + 1e-24): a target whose probability underflows costs -log(1e-24) ≈ 55.3 and
+    sends no gradient (the exact log-sum-exp would cost 1000 and push with full force)."""
+    S = np.zeros((2, 4))
+    S[0, 0] = -1000.0                                       # row 0's target is hopeless
+    total, dS = fn(S, np.zeros(4), np.array([0, 1, 2, 3]), "cross-entropy")
+    assert np.isclose(total, -np.log(1e-24) + np.log(4.0))
+    assert not dS[0].any() and dS[1].any()
+
+
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("elu", [0.0, 1.0])
 def test_sampled_loss_is_finite_at_extreme_scores(loss, elu):
