@@ -54,7 +54,7 @@ def show_slots() -> None:
         for slot in set(range(3)) - active:
             table[slot].append("     .     ")
     print("1. Session-parallel mini-batches (columns = steps, * = hidden state reset):")
-    print("         " + "".join(f"step {t:<6}" for t in range(layout.n_steps)))
+    print("          " + "".join(f"step {t:<6}" for t in range(layout.n_steps)))
     for slot, cells in table.items():
         print(f"  slot {slot}  " + " ".join(cells))
     print("  A slot whose session ends takes the next session; when none is left, the slot\n"
@@ -108,9 +108,9 @@ def main() -> None:
     session = test.session(int(np.argmax(test.lengths() >= 4)))
     top = np.argsort(-model.score_session(session[:3]))[:5]
     ids = train.item_ids
-    print(f"4. A test session's first three clicks {list(ids[session[:3]])}, "
+    print(f"4. A test session's first three clicks {ids[session[:3]].tolist()}, "
           f"its next click {ids[session[3]]}:")
-    print(f"   top 5 recommendations {list(ids[top])}")
+    print(f"   top 5 recommendations {ids[top].tolist()}")
 
 
 if __name__ == "__main__":

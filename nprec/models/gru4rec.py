@@ -18,12 +18,14 @@ takes one event of each of B parallel sessions and predicts its next event:
   the carried state is the dropped-out one, as in both official implementations.
 - Sampled output: the other rows' targets plus `n_sample` negatives shared by the whole
   mini-batch, drawn ∝ support^sample_alpha from a pre-drawn cache; an output bias per item.
-- Losses (`nprec.kernels.gru4rec.sampled_loss`, one fused pass over the (B, B + S) scores):
-  `cross-entropy` (softmax over all columns, logQ-corrected by logq · log P0 of the targets
-  and logq · α log P0 of the negatives), `bpr-max` (bpreg), `top1-max`, `top1`, `bpr`; the
-  ranking losses see ELU(elu_param) of the scores when elu_param > 0. The loss is summed over
-  rows and divided by the configured batch_size, as the official code: the few shrinking
-  steps at the end of an epoch weigh less.
+- Losses (`nprec.kernels.gru4rec.sampled_loss`, evaluated on the scores of the step's
+  unique items, each weighted by its number of columns): `cross-entropy` (softmax over all
+  columns, logQ-corrected by logq · log P0 of the targets and logq · α log P0 of the
+  negatives), `bpr-max` (bpreg), `top1-max`, `top1`, `bpr`; the ranking losses see
+  ELU(elu_param) of the scores when elu_param > 0. The loss is summed over rows and divided
+  by the configured batch_size, as the official code: the few shrinking steps at the end of
+  an epoch weigh less.
+- One GRU step per mini-batch without BPTT (`nprec.kernels.gru4rec_step`).
 - Initialisation (the official `compatibility_mode`, i.e. Theano's): every weight block
   (each gate's block of a GRU matrix, E, Wy) uniform in ±sqrt(6 / (fan_in + fan_out));
   biases and By zero.
@@ -36,9 +38,8 @@ on long sessions, and the official loss gives those rows no gradient (see
 `nprec.kernels.gru4rec.sampled_loss_ref`). Departures, each deliberate: the GRU is the
 paper's (reset gate on h_prev before U_h, one bias), not PyTorch's GRUCell variant; deeper
 layers are initialised with their true fan-in (the PyTorch compatibility mode uses the input
-width for every layer). In the one-hot mode the
-first GRU layer plays the embedding's role, so its output takes `dropout_p_embed` (PyTorch;
-Theano used dropout_p_hidden there).
+width for every layer). In the one-hot mode the first GRU layer plays the embedding's role,
+so its output takes `dropout_p_embed` (PyTorch; Theano used dropout_p_hidden there).
 
 Scoring (`next_item_scores`): session-parallel over the test sessions with the state zeroed
 at every session start and no dropout; every event after the first is predicted over all
