@@ -10,12 +10,16 @@
 
 from __future__ import annotations
 
+import typing
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
+from nprec.config import convert, read_toml
 from nprec.data.containers import Sessions
 from nprec.data.synthetic import synthetic_sessions
 from nprec.errors import ConfigError, TrainingError
@@ -267,3 +271,15 @@ def test_real_data_evaluation_covers_every_prediction(shared_data):
     model.batches(train, np.random.default_rng(0))
     rows = sum(t.size for _, t in model.next_item_scores(test, 64))
     assert rows == int(np.maximum(test.lengths() - 1, 0).sum())
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob(
+    "configs/gru4rec_*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid_settings(path):
+    values = read_toml(path)
+    hints = typing.get_type_hints(Config)
+    model = {k.split(".", 1)[1]: convert(v, hints[k.split(".", 1)[1]], k)
+             for k, v in values.items() if k.startswith("model.")}
+    cfg = Config(**model)
+    assert values["model_name"] == "gru4rec" and values["eval.protocol"] == "next-item"
+    assert cfg.n_sample == 2048 and cfg.optimizer == "adagrad"
