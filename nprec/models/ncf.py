@@ -49,7 +49,8 @@ from nprec.train import EpochBatches
 
 KIND = "interactions"
 DEFAULTS: dict[str, Any] = {"train.epochs": 20, "eval.protocol": "ncf-loo99",
-                            "eval.k": [10], "eval.metric": "hit@10"}
+                            "eval.k": [10], "eval.metric": "hit@10",
+                            "eval.also": ["loo-full"]}
 ALIASES: dict[str, str] = {"num_factors": "model.factors", "num_neg": "model.negatives",
                            "lr": "model.learning_rate", "learner": "model.optimizer"}
 
