@@ -252,9 +252,9 @@ class Model(FoldInModel):
         sizes = [n_items] + p[::-1] + p[1:] + [n_items]                 # I-...-code-...-I
         self.n_layers = len(sizes) - 1
         self.params = {}
-        for l, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            self.params[f"W_{l}"] = xavier_uniform(rng, d_in, d_out, self.dtype)
-            self.params[f"b_{l}"] = truncated_normal(rng, d_out, 0.001, self.dtype)
+        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            self.params[f"W_{i}"] = xavier_uniform(rng, d_in, d_out, self.dtype)
+            self.params[f"b_{i}"] = truncated_normal(rng, d_out, 0.001, self.dtype)
 
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> UserEpoch:
@@ -281,9 +281,9 @@ class Model(FoldInModel):
         return sp.csr_array((data, Xn.indices, Xn.indptr), shape=Xn.shape)
 
     def _layers(self, prefix: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The weights W_{prefix}l and biases b_{prefix}l of layers 0..n-1."""
-        return ([self.params[f"W_{prefix}{l}"] for l in range(n)],
-                [self.params[f"b_{prefix}{l}"] for l in range(n)])
+        """The weights W_{prefix}i and biases b_{prefix}i of layers i = 0..n-1."""
+        return ([self.params[f"W_{prefix}{i}"] for i in range(n)],
+                [self.params[f"b_{prefix}{i}"] for i in range(n)])
 
     def _penalty(self, names: list[str]) -> tuple[np.floating, tuple]:
         """lam Σ‖W‖² (l2_penalty is ½ λ Σ W², so λ = 2 lam) and the caches."""
@@ -294,11 +294,11 @@ class Model(FoldInModel):
 
     def forward(self, batch: DaeBatch) -> tuple[np.floating, DaeStepCache]:
         """The mean loss of a mini-batch and the cache for `backward`."""
-        Xin = self._input(batch.X, batch.keep)                       # (B, V) corrupted
+        Xin = self._input(batch.X, batch.keep)                          # (B, V) corrupted
         logits, c_mlp = mlp_forward(Xin, *self._layers("", self.n_layers),
                                     last_tanh=False)                    # (B, V)
         loss, c_nll = multinomial_nll_sparse_forward(logits, batch.X, overwrite=True)
-        penalty, c_reg = self._penalty([f"W_{l}" for l in range(self.n_layers)])
+        penalty, c_reg = self._penalty([f"W_{i}" for i in range(self.n_layers)])
         return loss + penalty, DaeStepCache(c_mlp, c_nll, c_reg)
 
     def backward(self, cache: DaeStepCache) -> dict[str, np.ndarray]:
@@ -308,8 +308,8 @@ class Model(FoldInModel):
         # Logits -> every layer's weights and biases.
         _, dWs, dbs = mlp_backward(dlogits, cache.mlp, last_tanh=False)
         grads = {}
-        for l in range(self.n_layers):
-            grads[f"W_{l}"], grads[f"b_{l}"] = dWs[l], dbs[l]
+        for i in range(self.n_layers):
+            grads[f"W_{i}"], grads[f"b_{i}"] = dWs[i], dbs[i]
         # Each weight matrix is also read by the penalty: its λ W is added.
         for name, c in cache.reg:
             grads[name] = grads[name] + l2_penalty_backward(1.0, c)[0]
@@ -326,7 +326,7 @@ class Model(FoldInModel):
         if X.shape[1] != self.n_items:
             raise ValueError(f"score_fold_in: X has {X.shape[1]} columns, the model "
                              f"{self.n_items} items")
-        Xin = self._input(X, None)                                   # (B, V)
+        Xin = self._input(X, None)                                      # (B, V)
         return self._logits(Xin)                                        # (B, V)
 
     def _logits(self, Xin: sp.csr_array) -> np.ndarray:

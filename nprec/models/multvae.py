@@ -142,7 +142,7 @@ class Model(multdae.Model):
     def forward(self, batch: VaeBatch) -> tuple[np.floating, VaeStepCache]:
         """The mean loss of a mini-batch (negative ELBO with weight β on the KL term)."""
         L = self.latent
-        Xin = self._input(batch.X, batch.keep)                       # (B, V) corrupted
+        Xin = self._input(batch.X, batch.keep)                          # (B, V) corrupted
         a, c_enc = mlp_forward(Xin, *self._layers("q", self.n_q), last_tanh=False)  # (B, 2L)
         mu, logvar = a[:, :L], a[:, L:]                                 # (B, L) each
         z, c_rep = reparam_forward(mu, logvar, batch.eps)               # (B, L)
@@ -184,7 +184,7 @@ class Model(multdae.Model):
 
     def encode(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """The posterior (μ (B, L), log σ² (B, L)) of users given by their items X (B, V)."""
-        Xin = self._input(sp.csr_array(X, dtype=self.dtype), None)   # (B, V)
+        Xin = self._input(sp.csr_array(X, dtype=self.dtype), None)      # (B, V)
         a = mlp_forward(Xin, *self._layers("q", self.n_q), last_tanh=False)[0]   # (B, 2L)
         return a[:, :self.latent], a[:, self.latent:]
 
