@@ -66,7 +66,7 @@ def show_step(train: Sessions) -> None:
     H, V = model.config.hidden_units, train.n_items
     print("2. One training step (B prefixes, T steps, D = 50, H = 100, V items):")
     print(f"   items, mask          {batch.items.shape}        prefixes, left-aligned")
-    print(f"   GRU states h_1..h_T  {cache.gru.hs.shape}  padded steps carry the state")
+    print(f"   GRU states h_1..h_T  {cache.att.hs.shape}  padded steps carry the state")
     print(f"   c_g = h_T            {(B, H)}        the global encoder: last real state")
     print(f"   attention weights    {cache.att.alpha.shape}        softmax over real steps")
     print(f"   c = [c_l; c_g]       {cache.dec.c.shape}        session vector, dropout 0.5")

@@ -29,8 +29,10 @@ Differences from the official Theano code, all deliberate:
 Initialisation follows the official code: N(0, 2/fan_in) for E, W, A1, A2, v and B (fan_in =
 the first dimension of the official matrix), orthogonal recurrent matrices, zero biases.
 
-Built from nprec layers and losses only: embedding, dropout, gru, attention, concat,
-bilinear, softmax_ce_fused.
+Built from nprec layers and losses: embedding, dropout, gru, attention, concat, bilinear,
+softmax_ce_fused. The GRU runs through `nprec.kernels.narm_gru.gru_sequence_forward`, the
+same function as the `gru` layer (its twin) computed on the running rows only: each batch's
+rows are sorted longest prefix first, so step t touches exactly the prefixes still going.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import numpy as np
 
 from nprec.config import check
 from nprec.data.containers import Sessions
+from nprec.kernels.narm_gru import gru_sequence_backward, gru_sequence_forward
 from nprec.layers import (
     attention_backward,
     attention_forward,
@@ -53,8 +56,6 @@ from nprec.layers import (
     dropout_mask,
     embedding_backward,
     embedding_forward,
-    gru_backward,
-    gru_forward,
 )
 from nprec.layers.products import concat_backward, concat_forward
 from nprec.losses.softmax_fused import softmax_ce_fused_backward, softmax_ce_fused_forward
@@ -126,8 +127,10 @@ class NarmCache(NamedTuple):
 class NarmEpoch:
     """The mini-batches of one epoch: shuffled prefix batches plus their dropout masks.
 
-    Sized (for the progress bar); the masks are drawn from the epoch's generator as the
-    batches are made, so `forward` itself is deterministic.
+    Each batch's rows are put longest prefix first (the loss is a mean over rows, so their
+    order is free), which lets the GRU skip finished rows. Sized (for the progress bar); the
+    masks are drawn from the epoch's generator as the batches are made, so `forward` itself
+    is deterministic.
     """
 
     def __init__(self, model: Model, train: Sessions, rng: np.random.Generator) -> None:
@@ -146,6 +149,8 @@ class NarmEpoch:
         D, H = cfg.dim_proj, cfg.hidden_units
         for b in prefix_batches(self.train, cfg.batch_size, rng, max_len=self.max_len,
                                 bucket=cfg.bucket or None):
+            rows = np.argsort(-b.mask.sum(axis=1), kind="stable")     # (B,) longest first
+            b = b._replace(items=b.items[rows], mask=b.mask[rows], targets=b.targets[rows])
             B, T = b.items.shape
             emb_mask = (dropout_mask(rng, (B, T, D), cfg.emb_dropout, dtype)
                         if cfg.emb_dropout > 0 else None)                   # (B, T, D)
@@ -208,8 +213,8 @@ class Model:
         if emb_mask is not None:
             x, c_d1 = dropout_forward(x, emb_mask)                      # (B, T, D)
         h0 = np.zeros((B, H), dtype=x.dtype)                            # (B, H)
-        hs, c_gru = gru_forward(x, mask, h0, prm["W"], prm["U_zr"], prm["U_h"],
-                                prm["b"])                               # (B, T, H)
+        hs, c_gru = gru_sequence_forward(x, mask, h0, prm["W"], prm["U_zr"], prm["U_h"],
+                                         prm["b"])                      # (B, T, H)
         # Padded steps carry the state, so the last column is each prefix's last real state.
         c_g = hs[:, -1]                                                 # (B, H) global
         c_l, c_att = attention_forward(hs, c_g, mask, prm["A1"], prm["A2"],
@@ -242,7 +247,7 @@ class Model:
         dhs, dh_q, _, dA1, dA2, dv = attention_backward(dc_l, cache.att)  # (B, T, H), (B, H)
         # The last state is read twice: as c_g and as the attention's query.
         dhs[:, -1] += dc_g + dh_q
-        dx, _, _, dW, dU_zr, dU_h, db = gru_backward(dhs, cache.gru)    # (B, T, D)
+        dx, _, _, dW, dU_zr, dU_h, db = gru_sequence_backward(dhs, cache.gru)  # (B, T, D)
         if cache.emb_drop is not None:
             dx, _ = dropout_backward(dx, cache.emb_drop)
         _, dE_in = embedding_backward(dx[cache.mask], cache.emb)        # RowGrad of the inputs

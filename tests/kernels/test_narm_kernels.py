@@ -1,4 +1,5 @@
-"""NARM's fused softmax cross-entropy kernel against its NumPy twin, float32 and float64.
+"""NARM's kernels against their twins, float32 and float64: the fused softmax cross-entropy,
+and the masked GRU sequence against the GRU layer.
 
 Both twins overwrite the logits with the gradient, so each gets its own copy; the losses and
 the arrays they leave behind must agree. The cases cover what the fast float32 path does
@@ -14,6 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nprec.kernels.narm import softmax_ce_rows, softmax_ce_rows_ref
+from nprec.kernels.narm_gru import (
+    gru_sequence_backward,
+    gru_sequence_backward_ref,
+    gru_sequence_forward,
+    gru_sequence_forward_ref,
+)
 from nprec.testing.strategies import seeds
 
 DTYPES = [np.float32, np.float64]
@@ -89,3 +96,38 @@ def test_bad_arguments_are_refused():
         softmax_ce_rows(np.zeros((3, 2), np.float32).T, np.array([0, 1]), 1.0)
     with pytest.raises(ValueError, match="float32 or float64"):
         softmax_ce_rows(np.zeros((2, 3), np.float16), np.array([0, 1]), 1.0)
+
+
+@st.composite
+def gru_case(draw, dtype):
+    """A padded batch: sorted longest first (NARM's layout) or in any order, holes allowed."""
+    rng = np.random.default_rng(draw(seeds))
+    B, T, D, H = (draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
+                  draw(st.integers(1, 5)))
+    lengths = rng.integers(0, T + 1, B)
+    if draw(st.booleans()):
+        lengths = np.sort(lengths)[::-1]
+    mask = np.arange(T)[None, :] < lengths[:, None]                     # (B, T)
+    if draw(st.booleans()):
+        mask &= rng.random((B, T)) < 0.8                                # holes: any mask
+    args = [rng.standard_normal(s).astype(dtype) for s in
+            ((B, T, D), (B, H), (D, 3 * H), (H, 2 * H), (H, H), (3 * H,))]
+    x, h0, W, U_zr, U_h, b = args
+    return x, mask, h0, W, U_zr, U_h, b, rng.standard_normal((B, T, H)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_gru_sequence_matches_the_gru_layer(dtype, data):
+    *args, dhs = data.draw(gru_case(dtype))
+    hs, cache = gru_sequence_forward(*args)
+    hs_ref, cache_ref = gru_sequence_forward_ref(*args)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(hs, hs_ref, rtol=tol, atol=tol)
+    grads = gru_sequence_backward(dhs, cache)
+    grads_ref = gru_sequence_backward_ref(dhs, cache_ref)
+    assert len(grads) == len(grads_ref) == 7 and grads[1] is None and grads_ref[1] is None
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        if g_ref is not None:
+            assert g.dtype == g_ref.dtype == dtype
+            np.testing.assert_allclose(g, g_ref, rtol=tol * 5, atol=tol * 5)
