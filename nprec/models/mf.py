@@ -28,9 +28,12 @@ of one batch that share a row (or the global bias), by O(η² B) per step, which
 for η = 0.002 and B a few thousand among 6,040 users and 3,706 items (the batch size study
 behind configs/mf_ml1m_rendle.toml is in that file).
 
-Built from nprec layers and losses only: `embedding`, `rowdot`, `bpr` / `bce_with_logits`,
-`l2_penalty`. The item table Q is read twice in a BPR step (positive and negative items), so
-its gradient is the sum of two row gradients.
+Built from nprec layers and losses: `embedding`, `rowdot`, `bpr` and `l2_penalty` for BPR;
+`embedding` and the fused loss `logistic_mf` for the log loss (the same function as `rowdot`
++ biases + `bce_with_logits` + `l2_penalty` on every row read, in one pass: Rendle et al.'s
+256 epochs of ~9 million examples make the per-batch NumPy overhead count). The item table
+Q is read twice in a BPR step (positive and negative items), so its gradient is the sum of
+two row gradients.
 """
 
 from __future__ import annotations
@@ -45,14 +48,8 @@ from nprec.data.containers import Interactions
 from nprec.kernels.sampling import sample_bpr_triples, sample_negatives
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import rowdot_backward, rowdot_forward
-from nprec.losses import (
-    bce_with_logits_backward,
-    bce_with_logits_forward,
-    bpr_backward,
-    bpr_forward,
-    l2_penalty_backward,
-    l2_penalty_forward,
-)
+from nprec.losses import bpr_backward, bpr_forward, l2_penalty_backward, l2_penalty_forward
+from nprec.losses.logistic_mf import logistic_mf_backward, logistic_mf_forward
 from nprec.train import EpochBatches
 
 KIND = "interactions"
@@ -108,13 +105,11 @@ class BprStepCache(NamedTuple):
 
 
 class LoglossStepCache(NamedTuple):
-    p: Any
+    p: Any               # embedding caches of P, Q, b_u and b_i
     q: Any
     b_u: Any
     b_i: Any
-    dot: Any
-    loss: Any
-    reg: tuple           # l2 caches of the rows read (p, q, b_u, b_i) and of b
+    loss: Any            # logistic_mf cache
 
 
 class Model:
@@ -205,34 +200,22 @@ class Model:
 
     def _forward_logloss(self, users, items, labels):
         prm = self.params
-        lam = self.config.reg / users.size
         p, c_p = embedding_forward(users, prm["P"])                     # (B, D)
         q, c_q = embedding_forward(items, prm["Q"])                     # (B, D)
         b_u, c_bu = embedding_forward(users, prm["b_u"])                # (B, 1)
         b_i, c_bi = embedding_forward(items, prm["b_i"])                # (B, 1)
-        dot, c_dot = rowdot_forward(p, q)                               # (B,)
-        logits = prm["b"][0] + b_u[:, 0] + b_i[:, 0] + dot              # (B,)
-        loss, c_loss = bce_with_logits_forward(logits, labels)
-        # λ/B on each row read is λ per example; b is read by every example: λ.
-        reg = tuple(l2_penalty_forward(x, lam) for x in (p, q, b_u, b_i)) \
-            + (l2_penalty_forward(prm["b"], self.config.reg),)
-        loss = loss + sum(r[0] for r in reg)
-        return loss, LoglossStepCache(c_p, c_q, c_bu, c_bi, c_dot, c_loss,
-                                      tuple(r[1] for r in reg))
+        # s = b + b_u + b_i + p·q, log loss, ½λ on every parameter read (λ/B per row, λ on b).
+        loss, c_loss = logistic_mf_forward(p, q, b_u, b_i, prm["b"], labels, self.config.reg)
+        return loss, LoglossStepCache(c_p, c_q, c_bu, c_bi, c_loss)
 
     def _backward_logloss(self, cache: LoglossStepCache) -> dict[str, Any]:
-        # Loss -> logits; the logit is a plain sum, so every term receives dlogits.
-        dlogits, _ = bce_with_logits_backward(1.0, cache.loss)          # (B,)
-        dp, dq = rowdot_backward(dlogits, cache.dot)                    # (B, D) each
-        # Each parameter read also gets its penalty's gradient λ·row.
-        dp_reg, dq_reg, dbu_reg, dbi_reg, db_reg = (l2_penalty_backward(1.0, c)[0]
-                                                    for c in cache.reg)
-        _, dP = embedding_backward(dp + dp_reg, cache.p)
-        _, dQ = embedding_backward(dq + dq_reg, cache.q)
-        _, db_u = embedding_backward(dlogits[:, None] + dbu_reg, cache.b_u)
-        _, db_i = embedding_backward(dlogits[:, None] + dbi_reg, cache.b_i)
-        db = np.array([dlogits.sum()], dtype=dlogits.dtype) + db_reg   # (1,)
-        return {"P": dP, "Q": dQ, "b_u": db_u, "b_i": db_i, "b": db}
+        # Loss -> each row read (its share of the logit's gradient plus its penalty's).
+        dp, dq, db_u, db_i, db, _, _ = logistic_mf_backward(1.0, cache.loss)
+        _, dP = embedding_backward(dp, cache.p)
+        _, dQ = embedding_backward(dq, cache.q)
+        _, dB_u = embedding_backward(db_u, cache.b_u)
+        _, dB_i = embedding_backward(db_i, cache.b_i)
+        return {"P": dP, "Q": dQ, "b_u": dB_u, "b_i": dB_i, "b": db}
 
     # -- scoring ----------------------------------------------------------------------------
     def score_all(self, users: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""NCF's fused output-unit kernel against its NumPy twin, in float32 and float64.
+"""The fused log-loss kernels of NCF and logistic MF against their NumPy twins, float32/64.
 
 The cases cover logits from tiny to saturated (|s| up to 1e4, where exp(-|s|) underflows
 and a naive sigmoid or softplus would overflow), labels 0 and 1 and in between, and a batch
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nprec.kernels.ncf import bce_output, bce_output_ref
+from nprec.kernels.ncf import bce_output, bce_output_ref, logistic_mf, logistic_mf_ref
 from nprec.testing.strategies import seeds
 
 DTYPES = [np.float32, np.float64]
@@ -65,3 +65,37 @@ def test_bce_output_rejects_mismatched_shapes():
         bce_output(np.zeros((3, 2)), np.zeros(3), 0.0, np.zeros(3))
     with pytest.raises(ValueError, match="bce_output"):
         bce_output_ref(np.zeros((3, 2)), np.zeros(2), 0.0, np.zeros(2))
+
+
+@st.composite
+def mf_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, D = draw(st.integers(1, 9)), draw(st.integers(1, 8))
+    scale = draw(st.sampled_from([1e-2, 1.0, 30.0]))
+    p, q = (scale * rng.standard_normal((2, B, D))).astype(dtype)       # (B, D) each
+    b_u, b_i = rng.standard_normal((2, B)).astype(dtype)                # (B,) each
+    labels = rng.integers(0, 2, B).astype(dtype)                        # (B,)
+    lam = draw(st.sampled_from([0.0, 0.005, 1.0]))
+    return p, q, b_u, b_i, float(rng.standard_normal()), labels, lam
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_logistic_mf_matches_its_twin(dtype, data):
+    p, q, b_u, b_i, b, labels, lam = data.draw(mf_case(dtype))
+    fast = logistic_mf(p, q, b_u, b_i, b, labels, lam)
+    ref = logistic_mf_ref(p, q, b_u, b_i, b, labels, lam)
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    size = 1.0 + float(np.abs(p).max() * np.abs(q).max() * p.shape[1])
+    np.testing.assert_allclose(fast[0], ref[0], rtol=rtol, atol=rtol * size * (1 + lam * size))
+    for got, want in zip(fast[1:], ref[1:], strict=True):
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * size)
+
+
+def test_logistic_mf_rejects_mismatched_shapes():
+    z = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="logistic_mf"):
+        logistic_mf(z, np.zeros((3, 3)), np.zeros(3), np.zeros(3), 0.0, np.zeros(3), 0.0)
+    with pytest.raises(ValueError, match="logistic_mf"):
+        logistic_mf_ref(z, z, np.zeros(2), np.zeros(3), 0.0, np.zeros(3), 0.0)
