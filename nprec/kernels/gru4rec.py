@@ -199,25 +199,9 @@ def _xe_fused(R, t, log_c, target_q, scale, per_row):
     np.exp(O, out=O)                                                    # (B, K) SIMD exp
     p = R[np.arange(B), t] - target_q - m                               # (B,) log-numerators
     np.exp(p, out=p)
-    _xe_rows(O, t, p, R.dtype.type(scale), R.dtype.type(1.0), per_row)
+    rows = _xe_parallel if _rows_in_parallel(O) else _xe_serial
+    rows(O, t, p, R.dtype.type(scale), R.dtype.type(1.0), per_row)
     return O
-
-
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
-def _xe_rows(E, t, p, scale, one, per_row):
-    # Parallel over rows: row i reads and writes E[i] and per_row[i] only.
-    # fastmath "reassoc": see the comment above `_bpr_max_rows`.
-    for i in prange(E.shape[0]):
-        Z = one - one
-        for k in range(E.shape[1]):
-            Z += E[i, k]
-        pi = p[i] / Z
-        per_row[i] = -math.log(pi + XE_EPS)
-        w = pi / (pi + XE_EPS)
-        c = (w / Z) * scale
-        for k in range(E.shape[1]):
-            E[i, k] *= c
-        E[i, t[i]] -= w * scale
 
 
 def _max_loss_fused(R, t, n, loss, bpreg, d_elu, scale, per_row):
@@ -232,8 +216,9 @@ def _max_loss_fused(R, t, n, loss, bpreg, d_elu, scale, per_row):
     """
     B = R.shape[0]
     rows = np.arange(B)                                                 # (B,)
+    parallel = _rows_in_parallel(R)
     top = np.empty(B, dtype=R.dtype)                                    # (B,)
-    _negative_max(R, t, n, top)
+    (_negative_max_parallel if parallel else _negative_max_serial)(R, t, n, top)
     with np.errstate(over="ignore"):            # exp overflow = inf: σ = 0, weight zeroed
         E = np.subtract(R, top[:, None])                                # (B, K)
         np.exp(E, out=E)
@@ -246,121 +231,194 @@ def _max_loss_fused(R, t, n, loss, bpreg, d_elu, scale, per_row):
     E[rows[single], t[single]] = 0.0
     one = R.dtype.type(1.0)
     if loss == "bpr-max":
-        _bpr_max_rows(R, E, D, t, n, R.dtype.type(bpreg), d_elu, R.dtype.type(scale),
-                      one, R.dtype.type(BPR_MAX_EPS), per_row)
+        kernel = _bpr_max_parallel if parallel else _bpr_max_serial
+        kernel(R, E, D, t, n, R.dtype.type(bpreg), d_elu, R.dtype.type(scale), one,
+               R.dtype.type(BPR_MAX_EPS), per_row)
     else:
         Q = np.multiply(R, R)                                           # (B, K)
         np.negative(Q, out=Q)
         np.exp(Q, out=Q)
-        _top1_max_rows(R, E, D, Q, t, n, d_elu, R.dtype.type(scale), one, per_row)
+        kernel = _top1_max_parallel if parallel else _top1_max_serial
+        kernel(R, E, D, Q, t, n, d_elu, R.dtype.type(scale), one, per_row)
     return E
 
 
+# Row kernels: `_<name>_row` handles row i; `_<name>_serial` and `_<name>_parallel` loop over
+# the rows, the latter on Numba's threads (each row writes only its own outputs, so rows run
+# in parallel safely) from PARALLEL_MIN_SIZE elements. The row sums use fastmath "reassoc":
+# it lets a sum run in SIMD lanes (a different summation order: rounding differs, nothing
+# else; no assumption about NaN or inf is made). Arithmetic stays in the arrays' dtype
+# (`one` carries it): float64 constants would promote every float32 element.
+
+PARALLEL_MIN_SIZE = 1 << 16
+"""Elements (rows x columns) from which the row kernels run on Numba's threads: below it,
+starting the threads costs more than they save (on a busy machine, far more)."""
+
+
+def _rows_in_parallel(a: np.ndarray) -> bool:
+    return a.size >= PARALLEL_MIN_SIZE
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _xe_row(E, t, p, scale, one, per_row, i):
+    # E = exp(o - max) in, (p_i / (p_i + ε)) (P - e_t) · scale out.
+    Z = one - one
+    for k in range(E.shape[1]):
+        Z += E[i, k]
+    pi = p[i] / Z
+    per_row[i] = -math.log(pi + XE_EPS)
+    w = pi / (pi + XE_EPS)
+    c = (w / Z) * scale
+    for k in range(E.shape[1]):
+        E[i, k] *= c
+    E[i, t[i]] -= w * scale
+
+
+@njit(cache=True)
+def _xe_serial(E, t, p, scale, one, per_row):
+    for i in range(E.shape[0]):
+        _xe_row(E, t, p, scale, one, per_row, i)
+
+
 @njit(cache=True, parallel=True)
-def _negative_max(R, t, n, top):
-    # Parallel over rows: row i writes top[i] only. The largest score among columns that
-    # are negatives of row i: items with a column (n_k > 0), the target only if repeated.
+def _xe_parallel(E, t, p, scale, one, per_row):
+    for i in prange(E.shape[0]):
+        _xe_row(E, t, p, scale, one, per_row, i)
+
+
+@njit(cache=True)
+def _negative_max_row(R, t, n, top, i):
+    # The largest score among the columns that are negatives of row i: items with a column
+    # (n_k > 0), the target only if it has another column.
+    best = -np.inf
+    for k in range(R.shape[1]):
+        if n[k] > 0 and R[i, k] > best and (k != t[i] or n[k] > 1):
+            best = R[i, k]
+    top[i] = best
+
+
+@njit(cache=True)
+def _negative_max_serial(R, t, n, top):
+    for i in range(R.shape[0]):
+        _negative_max_row(R, t, n, top, i)
+
+
+@njit(cache=True, parallel=True)
+def _negative_max_parallel(R, t, n, top):
     for i in prange(R.shape[0]):
-        best = -np.inf
-        for k in range(R.shape[1]):
-            if n[k] > 0 and R[i, k] > best and (k != t[i] or n[k] > 1):
-                best = R[i, k]
-        top[i] = best
+        _negative_max_row(R, t, n, top, i)
 
 
-# The row kernels below sum over K items per row. fastmath "reassoc" lets those sums run in
-# SIMD lanes (a different summation order: rounding differs, nothing else; no assumption
-# about NaN or inf is made). Sums and arithmetic stay in the arrays' dtype (`one` carries
-# it): float64 constants would promote every float32 element.
-
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
-def _bpr_max_rows(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
-    # Parallel over rows: row i writes E[i] (turned into its gradient) and per_row[i] only.
+@njit(cache=True, fastmath={"reassoc"})
+def _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i):
+    # E[i] (softmax numerators) in, the row's gradient out.
     K = R.shape[1]
     zero = one - one
     half = one / (one + one)
+    ti = t[i]
+    # Softmax weights over the negatives: s_k = m_k E_k / Z, m_k = n_k - [k = t_i].
+    Z = zero
+    for k in range(K):
+        Z += n[k] * E[i, k]
+    Z -= E[i, ti]
+    inv_Z = one / Z
+    A = zero
+    Q = zero
+    T = zero
+    for k in range(K):
+        s = n[k] * E[i, k] * inv_Z
+        sig = one / (one + D[i, k])                          # σ(r_it - r_ik)
+        A += s * sig
+        Q += s * R[i, k] * R[i, k]
+        T += s * sig * (one - sig)
+    # The target's own column is no negative: take its terms out again (σ(0) = 1/2).
+    s_t = E[i, ti] * inv_Z
+    A -= s_t * half
+    Q -= s_t * R[i, ti] * R[i, ti]
+    T -= s_t * half * half
+    inv = one / (A + eps)
+    per_row[i] = -math.log(A + eps) + bpreg * Q
+    # g_k = s_k (A - σ_k²) / A + bpreg s_k (r_k² - Q + 2 r_k), constants hoisted.
+    c1 = A * inv - bpreg * Q
+    c2 = (one + one) * bpreg
+    for k in range(K):
+        s = n[k] * E[i, k] * inv_Z
+        sig = one / (one + D[i, k])
+        r = R[i, k]
+        E[i, k] = s * (c1 - sig * sig * inv + bpreg * r * r + c2 * r) * scale
+    r = R[i, ti]
+    E[i, ti] -= (s_t * (c1 - half * half * inv + bpreg * r * r + c2 * r) + T * inv) * scale
+    if d_elu.size:
+        for k in range(K):
+            E[i, k] *= d_elu[i, k]
+
+
+@njit(cache=True)
+def _bpr_max_serial(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
+    for i in range(R.shape[0]):
+        _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i)
+
+
+@njit(cache=True, parallel=True)
+def _bpr_max_parallel(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
     for i in prange(R.shape[0]):
-        ti = t[i]
-        # Softmax weights over the negatives: s_k = m_k E_k / Z, m_k = n_k - [k = t_i].
-        Z = zero
-        for k in range(K):
-            Z += n[k] * E[i, k]
-        Z -= E[i, ti]
-        inv_Z = one / Z
-        A = zero
-        Q = zero
-        T = zero
-        for k in range(K):
-            s = n[k] * E[i, k] * inv_Z
-            sig = one / (one + D[i, k])                      # σ(r_it - r_ik)
-            A += s * sig
-            Q += s * R[i, k] * R[i, k]
-            T += s * sig * (one - sig)
-        # The target's own column is no negative: take its terms out again (σ(0) = 1/2).
-        s_t = E[i, ti] * inv_Z
-        A -= s_t * half
-        Q -= s_t * R[i, ti] * R[i, ti]
-        T -= s_t * half * half
-        inv = one / (A + eps)
-        per_row[i] = -math.log(A + eps) + bpreg * Q
-        # g_k = s_k (A - σ_k²) / A + bpreg s_k (r_k² - Q + 2 r_k), constants hoisted.
-        c1 = A * inv - bpreg * Q
-        c2 = (one + one) * bpreg
-        for k in range(K):
-            s = n[k] * E[i, k] * inv_Z
-            sig = one / (one + D[i, k])
-            r = R[i, k]
-            E[i, k] = s * (c1 - sig * sig * inv + bpreg * r * r + c2 * r) * scale
-        r = R[i, ti]
-        E[i, ti] -= (s_t * (c1 - half * half * inv + bpreg * r * r + c2 * r) + T * inv) * scale
-        if d_elu.size:
-            for k in range(K):
-                E[i, k] *= d_elu[i, k]
+        _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i)
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
-def _top1_max_rows(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
-    # Parallel over rows: row i writes E[i] (turned into its gradient) and per_row[i] only.
+@njit(cache=True, fastmath={"reassoc"})
+def _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i):
+    # E[i] (softmax numerators) in, the row's gradient out.
     K = R.shape[1]
     zero = one - one
     half = one / (one + one)
+    ti = t[i]
+    Z = zero
+    for k in range(K):
+        Z += n[k] * E[i, k]
+    Z -= E[i, ti]
+    inv_Z = one / Z
+    F = zero
+    T = zero
+    for k in range(K):
+        s = n[k] * E[i, k] * inv_Z
+        sd = one - one / (one + D[i, k])                     # σ(r_ik - r_it)
+        sq = one / (one + Q2[i, k])                          # σ(r_ik²)
+        F += s * (sd + sq)
+        T += s * sd * (one - sd)
+    s_t = E[i, ti] * inv_Z                                   # the target's own column out
+    sq_t = one / (one + Q2[i, ti])
+    F -= s_t * (half + sq_t)
+    T -= s_t * half * half
+    per_row[i] = F
+    two = one + one
+    for k in range(K):
+        s = n[k] * E[i, k] * inv_Z
+        sd = one - one / (one + D[i, k])
+        sq = one / (one + Q2[i, k])
+        r = R[i, k]
+        E[i, k] = s * (sd + sq - F + sd * (one - sd) + two * r * sq * (one - sq)) * scale
+    r = R[i, ti]
+    E[i, ti] -= (s_t * (half + sq_t - F + half * half + two * r * sq_t * (one - sq_t))
+                 + T) * scale
+    if d_elu.size:
+        for k in range(K):
+            E[i, k] *= d_elu[i, k]
+
+
+@njit(cache=True)
+def _top1_max_serial(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
+    for i in range(R.shape[0]):
+        _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i)
+
+
+@njit(cache=True, parallel=True)
+def _top1_max_parallel(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
     for i in prange(R.shape[0]):
-        ti = t[i]
-        Z = zero
-        for k in range(K):
-            Z += n[k] * E[i, k]
-        Z -= E[i, ti]
-        inv_Z = one / Z
-        F = zero
-        T = zero
-        for k in range(K):
-            s = n[k] * E[i, k] * inv_Z
-            sd = one - one / (one + D[i, k])                 # σ(r_ik - r_it)
-            sq = one / (one + Q2[i, k])                      # σ(r_ik²)
-            F += s * (sd + sq)
-            T += s * sd * (one - sd)
-        s_t = E[i, ti] * inv_Z                               # the target's own column out
-        sq_t = one / (one + Q2[i, ti])
-        F -= s_t * (half + sq_t)
-        T -= s_t * half * half
-        per_row[i] = F
-        for k in range(K):
-            s = n[k] * E[i, k] * inv_Z
-            sd = one - one / (one + D[i, k])
-            sq = one / (one + Q2[i, k])
-            r = R[i, k]
-            E[i, k] = s * (sd + sq - F + sd * (one - sd) + (one + one) * r * sq * (one - sq)) \
-                * scale
-        r = R[i, ti]
-        E[i, ti] -= (s_t * (half + sq_t - F + half * half + (one + one) * r * sq_t
-                            * (one - sq_t)) + T) * scale
-        if d_elu.size:
-            for k in range(K):
-                E[i, k] *= d_elu[i, k]
+        _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i)
 
 
 def _sigmoid(x):
-    """σ(x) = 1 / (1 + exp(-x)), relatively exact for negative x (BPR-max takes its log)."""
+    """σ(x) = 1 / (1 + exp(-x)), relatively exact for negative x."""
     y = np.negative(x)                                                  # like x
     with np.errstate(over="ignore"):            # exp(-x) = inf gives σ = 0, as it should
         np.exp(y, out=y)
@@ -377,22 +435,33 @@ def _elu(x, alpha):
     d = np.minimum(x, 0)                                                # like x
     np.exp(d, out=d)
     y = np.empty_like(x)                                                # like x
-    _elu_select(x, d, x.dtype.type(alpha), y)
+    select = _elu_parallel if _rows_in_parallel(x) else _elu_serial
+    select(x, d, x.dtype.type(alpha), x.dtype.type(1.0), y)
     return y, d
 
 
+@njit(cache=True)
+def _elu_row(x, e, alpha, one, y, i):
+    # e = exp(min(x, 0)) in, the derivative out.
+    for k in range(x.shape[1]):
+        if x[i, k] > 0:
+            y[i, k] = x[i, k]
+            e[i, k] = one
+        else:
+            y[i, k] = alpha * (e[i, k] - one)
+            e[i, k] = alpha * e[i, k]
+
+
+@njit(cache=True)
+def _elu_serial(x, e, alpha, one, y):
+    for i in range(x.shape[0]):
+        _elu_row(x, e, alpha, one, y, i)
+
+
 @njit(cache=True, parallel=True)
-def _elu_select(x, e, alpha, y):
-    # Parallel over rows: row i writes y[i] and e[i] only. e = exp(min(x, 0)) in, the
-    # derivative out.
+def _elu_parallel(x, e, alpha, one, y):
     for i in prange(x.shape[0]):
-        for k in range(x.shape[1]):
-            if x[i, k] > 0:
-                y[i, k] = x[i, k]
-                e[i, k] = 1.0
-            else:
-                y[i, k] = alpha * (e[i, k] - 1.0)
-                e[i, k] = alpha * e[i, k]
+        _elu_row(x, e, alpha, one, y, i)
 
 
 def _top1_unique(R, t, n, M):

@@ -5,9 +5,10 @@ started from (the official code detaches it). The backward pass therefore needs 
 `gru_train_backward` skips that (B, 2H) x (2H, H) product and its elementwise chain, which
 `nprec.layers.gru_step_backward` must compute for a sequence. The elementwise chains between
 the matrix products (the blend h = h_prev + z (h_cand - h_prev) with the dropout mask, the
-gate gradients) run as single compiled passes, parallel over rows; sigmoid and tanh stay in
-NumPy's SIMD loops. The twins compose the layer functions themselves (`gru_step_forward`,
-`gru_step_backward`, dropout), so the fast path is held to the layer's definition.
+gate gradients) run as single compiled passes over rows, on Numba's threads from
+`PARALLEL_MIN_SIZE` elements; sigmoid and tanh stay in NumPy's SIMD loops. The twins compose
+the layer functions themselves (`gru_step_forward`, `gru_step_backward`, dropout), so the
+fast path is held to the layer's definition.
 
 The step (Hidasi et al. 2016, eqs. (1)-(4); weights packed as in `nprec.layers.gru`):
 
@@ -104,7 +105,9 @@ def gru_train_forward(x: np.ndarray, h_prev: np.ndarray, W: np.ndarray | None,
     h_cand += a[:, 2 * H:]
     np.tanh(h_cand, out=h_cand)
     out = np.empty_like(h_prev)                                         # (B, H)
-    _blend(zr, h_cand, h_prev, np.ones((0, 0), h_prev.dtype) if mask is None else mask, out)
+    blend = _blend_parallel if _rows_in_parallel(out) else _blend_serial
+    blend(zr, h_cand, h_prev, np.ones((0, 0), h_prev.dtype) if mask is None else mask, out,
+          h_prev.dtype.type(1.0))
     return out, GRUTrainCache(None if W is None else x, h_prev, zr, h_cand, rh, mask, W, U_h)
 
 
@@ -114,11 +117,14 @@ def gru_train_backward(dout: np.ndarray, cache: GRUTrainCache) -> tuple:
     B, H = h_prev.shape
     da = np.empty((B, 3 * H), dtype=dout.dtype)                         # (B, 3H)
     no_mask = np.ones((0, 0), dout.dtype)
+    one = dout.dtype.type(1.0)
+    parallel = _rows_in_parallel(dout)
     # Through the dropout and the blend into z and h_cand, then through σ and tanh.
-    _gate_grads(dout, no_mask if mask is None else mask, zr, h_cand, h_prev, da)
+    gate_grads = _gate_grads_parallel if parallel else _gate_grads_serial
+    gate_grads(dout, no_mask if mask is None else mask, zr, h_cand, h_prev, da, one)
     # h_cand = tanh(a_h + (r h_prev) U_h): through U_h into r h_prev, then into a_r.
     drh = da[:, 2 * H:] @ U_h.T                                         # (B, H)
-    _reset_grad(drh, zr, h_prev, da)
+    (_reset_grad_parallel if parallel else _reset_grad_serial)(drh, zr, h_prev, da, one)
     # The weights: each product's gradient (h_prev gets none: no BPTT).
     dU_zr = h_prev.T @ da[:, :2 * H]                                    # (H, 2H)
     dU_h = rh.T @ da[:, 2 * H:]                                         # (H, H)
@@ -128,38 +134,80 @@ def gru_train_backward(dout: np.ndarray, cache: GRUTrainCache) -> tuple:
     return da @ W.T, x.T @ da, dU_zr, dU_h, db
 
 
+PARALLEL_MIN_SIZE = 1 << 16
+"""Elements (rows x columns) from which a row kernel runs on Numba's threads: below it,
+starting the threads costs more than they save (on a busy machine, far more)."""
+
+
+def _rows_in_parallel(a: np.ndarray) -> bool:
+    return a.size >= PARALLEL_MIN_SIZE
+
+
+@njit(cache=True)
+def _blend_row(zr, h_cand, h_prev, mask, out, i, one):
+    for j in range(h_prev.shape[1]):
+        h = h_prev[i, j] + zr[i, j] * (h_cand[i, j] - h_prev[i, j])
+        out[i, j] = h * mask[i, j] if mask.size else h
+
+
+@njit(cache=True)
+def _blend_serial(zr, h_cand, h_prev, mask, out, one):
+    for i in range(h_prev.shape[0]):
+        _blend_row(zr, h_cand, h_prev, mask, out, i, one)
+
+
 @njit(cache=True, parallel=True)
-def _blend(zr, h_cand, h_prev, mask, out):
+def _blend_parallel(zr, h_cand, h_prev, mask, out, one):
     # Parallel over rows: row i writes only out[i].
-    H = h_prev.shape[1]
     for i in prange(h_prev.shape[0]):
-        for j in range(H):
-            h = h_prev[i, j] + zr[i, j] * (h_cand[i, j] - h_prev[i, j])
-            out[i, j] = h * mask[i, j] if mask.size else h
+        _blend_row(zr, h_cand, h_prev, mask, out, i, one)
+
+
+@njit(cache=True)
+def _gate_grads_row(dout, mask, zr, h_cand, h_prev, da, i, one):
+    # dh = dout ⊙ mask;  da_z = dh (h_cand - h_prev) z (1 - z);  da_h = dh z (1 - h_cand²)
+    H = h_prev.shape[1]
+    for j in range(H):
+        dh = dout[i, j] * mask[i, j] if mask.size else dout[i, j]
+        z = zr[i, j]
+        c = h_cand[i, j]
+        da[i, j] = dh * (c - h_prev[i, j]) * z * (one - z)
+        da[i, 2 * H + j] = dh * z * (one - c * c)
+
+
+@njit(cache=True)
+def _gate_grads_serial(dout, mask, zr, h_cand, h_prev, da, one):
+    for i in range(h_prev.shape[0]):
+        _gate_grads_row(dout, mask, zr, h_cand, h_prev, da, i, one)
 
 
 @njit(cache=True, parallel=True)
-def _gate_grads(dout, mask, zr, h_cand, h_prev, da):
-    # Parallel over rows: row i writes only da[i]. Fills da_z and da_h:
-    #   dh = dout ⊙ mask;  da_z = dh (h_cand - h_prev) z (1 - z);  da_h = dh z (1 - h_cand²)
-    H = h_prev.shape[1]
+def _gate_grads_parallel(dout, mask, zr, h_cand, h_prev, da, one):
+    # Parallel over rows: row i writes only da[i].
     for i in prange(h_prev.shape[0]):
-        for j in range(H):
-            dh = dout[i, j] * mask[i, j] if mask.size else dout[i, j]
-            z = zr[i, j]
-            c = h_cand[i, j]
-            da[i, j] = dh * (c - h_prev[i, j]) * z * (1.0 - z)
-            da[i, 2 * H + j] = dh * z * (1.0 - c * c)
+        _gate_grads_row(dout, mask, zr, h_cand, h_prev, da, i, one)
+
+
+@njit(cache=True)
+def _reset_grad_row(drh, zr, h_prev, da, i, one):
+    # da_r = drh h_prev r (1 - r)
+    H = h_prev.shape[1]
+    for j in range(H):
+        r = zr[i, H + j]
+        da[i, H + j] = drh[i, j] * h_prev[i, j] * r * (one - r)
+
+
+@njit(cache=True)
+def _reset_grad_serial(drh, zr, h_prev, da, one):
+    for i in range(h_prev.shape[0]):
+        _reset_grad_row(drh, zr, h_prev, da, i, one)
 
 
 @njit(cache=True, parallel=True)
-def _reset_grad(drh, zr, h_prev, da):
-    # Parallel over rows: row i writes only da[i]. da_r = drh h_prev r (1 - r).
-    H = h_prev.shape[1]
+def _reset_grad_parallel(drh, zr, h_prev, da, one):
+    # Parallel over rows: row i writes only da[i].
     for i in prange(h_prev.shape[0]):
-        for j in range(H):
-            r = zr[i, H + j]
-            da[i, H + j] = drh[i, j] * h_prev[i, j] * r * (1.0 - r)
+        _reset_grad_row(drh, zr, h_prev, da, i, one)
 
 
 # -- the session-state input (Hidasi et al. 2016, §3.1) ---------------------------------------

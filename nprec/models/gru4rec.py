@@ -357,6 +357,6 @@ class Model:
         """Scores of every item (B, V); items without training support get -inf."""
         scores = h @ self.params["Wy"].T                                # (B, V)
         scores += self.params["By"]
-        if self.support is not None:
-            scores[:, self.support == 0] = -np.inf
+        if self.support is not None and not self.support.all():
+            scores[:, np.flatnonzero(self.support == 0)] = -np.inf
         return scores

@@ -8,11 +8,14 @@ the no-BPTT GRU step against the GRU layer.
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nprec.kernels import gru4rec, gru4rec_step
 from nprec.kernels.gru4rec import LOSSES, sampled_loss, sampled_loss_ref
 from nprec.kernels.gru4rec_step import (
     gru_train_backward,
@@ -47,13 +50,15 @@ def sampled_case(draw, dtype=np.float64):
     return S, by, cols, log_q, loss, elu, float(rng.uniform(0, 2))
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(data=st.data())
-def test_sampled_loss_matches_the_library_losses_on_all_columns(dtype, data):
+def test_sampled_loss_matches_the_library_losses_on_all_columns(parallel, dtype, data):
     S, by, cols, log_q, loss, elu, bpreg = data.draw(sampled_case(dtype))
     kw = dict(log_q=log_q, bpreg=bpreg, elu_param=elu, scale=0.25)
-    total, dS = sampled_loss(S, by, cols, loss, **kw)
+    with patch.object(gru4rec, "PARALLEL_MIN_SIZE", 0 if parallel else 1 << 30):
+        total, dS = sampled_loss(S, by, cols, loss, **kw)
     ref_total, ref_dS = sampled_loss_ref(S, by, cols, loss, **kw)
     assert dS.dtype == dtype and dS.shape == S.shape
     assert np.isclose(total, ref_total, rtol=RTOL[dtype], atol=RTOL[dtype])
@@ -184,17 +189,19 @@ def gru_case(draw, dtype):
     return x, h_prev, W, U_zr, U_h, b, mask, rng.standard_normal((B, H)).astype(dtype)
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(data=st.data())
-def test_gru_train_step_matches_the_gru_layer(dtype, data):
+def test_gru_train_step_matches_the_gru_layer(parallel, dtype, data):
     """The fused no-BPTT step against nprec.layers' GRU step + dropout."""
     x, h_prev, W, U_zr, U_h, b, mask, dout = data.draw(gru_case(dtype))
-    out, cache = gru_train_forward(x, h_prev, W, U_zr, U_h, b, mask)
+    with patch.object(gru4rec_step, "PARALLEL_MIN_SIZE", 0 if parallel else 1 << 30):
+        out, cache = gru_train_forward(x, h_prev, W, U_zr, U_h, b, mask)
+        grads = gru_train_backward(dout, cache)
     ref, ref_cache = gru_train_forward_ref(x, h_prev, W, U_zr, U_h, b, mask)
     tol = dict(rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
     assert out.dtype == dtype and np.allclose(out, ref, **tol)
-    grads = gru_train_backward(dout, cache)
     ref_grads = gru_train_backward_ref(dout, ref_cache)
     for g, r in zip(grads, ref_grads, strict=True):
         assert (g is None) == (r is None) and (g is None or np.allclose(g, r, **tol))
