@@ -28,6 +28,11 @@ fast-math, vectorises neither a float max nor a float sum):
   first fold shares its pass with the multiplication by 2^n).
 
 float64 (gradient tests) takes the same passes with the library exp and a plain max.
+
+`bilinear_scores_into` is the decoder's forward (`nprec.layers.bilinear_forward`, its twin)
+writing the scores into a buffer the model keeps from batch to batch. A fresh (B, V) array
+per batch is a fresh memory mapping whose pages the kernel must fault in and zero every
+time: on YooChoose 1/64 that cost as much system time as the product itself took.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from nprec.layers.bilinear import BilinearCache, bilinear_forward
 
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)        # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI exact in 9 bits
@@ -103,6 +110,33 @@ def softmax_ce_rows(logits: np.ndarray, targets: np.ndarray, scale: float) -> np
     else:
         _softmax_ce_rows_f64(logits, t, float(scale), loss)
     return loss
+
+
+def bilinear_scores_into_ref(c: np.ndarray, E: np.ndarray, Bm: np.ndarray, out: np.ndarray
+                             ) -> tuple[np.ndarray, BilinearCache]:
+    """Reference twin of `bilinear_scores_into`: the layer, its scores copied into out."""
+    scores, cache = bilinear_forward(c, E, Bm)
+    out[...] = scores
+    return out, cache
+
+
+def bilinear_scores_into(c: np.ndarray, E: np.ndarray, Bm: np.ndarray, out: np.ndarray
+                         ) -> tuple[np.ndarray, BilinearCache]:
+    """`bilinear_forward` with the scores written into `out`: scores = (c Bmᵀ) Eᵀ.
+
+    Args:
+        c: (B, C) context.  E: (V, D) item embeddings.  Bm: (D, C).
+        out: (B, V) C-contiguous buffer of E's dtype; it is returned holding the scores.
+    Returns:
+        scores (`out`) and the `BilinearCache` that `bilinear_backward` takes.
+    """
+    if out.shape != (c.shape[0], E.shape[0]) or out.dtype != E.dtype \
+            or not out.flags.c_contiguous:
+        raise ValueError(f"bilinear_scores_into: out must be a C-contiguous "
+                         f"{(c.shape[0], E.shape[0])} array of {E.dtype}")
+    u = c @ Bm.T                                                        # (B, D)
+    np.matmul(u, E.T, out=out)                                          # (B, V)
+    return out, BilinearCache(c, E, Bm, u)
 
 
 @njit(cache=True)

@@ -17,7 +17,8 @@ things make it faster on NARM's batches (B = 512 prefixes, mostly 1 to 10 items)
 - Time-major storage (T, B, ·): the rows of a step are one contiguous block for BLAS.
 - The elementwise chains between the matrix products (the blend, the gate gradients, the
   state gradient) are single compiled passes; sigmoid and tanh stay in NumPy's SIMD loops
-  (σ(x) = (1 + tanh(x/2)) / 2).
+  (σ(x) = (1 + tanh(x/2)) / 2). The passes are serial: a step holds about 50,000 numbers,
+  less work than starting threads costs on a busy machine.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from nprec.layers import gru_backward, gru_forward
 
@@ -142,23 +143,21 @@ def gru_sequence_backward(dhs: np.ndarray, cache: GRUSequenceCache
     return dx, None, dh, dW, dU_zr, dU_h, dA2.sum(axis=0)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _blend(h, zr, cand, m):
     """h <- h + z ⊙ (cand - h) on the rows where m is True (the others carry h)."""
     n, H = cand.shape
-    # Parallel over rows: row i writes h[i] only.
-    for i in prange(n):
+    for i in range(n):
         if m[i]:
             for j in range(H):
                 h[i, j] += zr[i, j] * (cand[i, j] - h[i, j])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _blend_backward(dh, h_prev, zr, cand, m, da):
     """da_z = dh (cand - h_prev) z (1 - z), da_h = dh z (1 - cand²); zero on padded rows."""
     n, H = cand.shape
-    # Parallel over rows: row i writes da[i] only.
-    for i in prange(n):
+    for i in range(n):
         if m[i]:
             for j in range(H):
                 z, c, d = zr[i, j], cand[i, j], dh[i, j]
@@ -169,12 +168,11 @@ def _blend_backward(dh, h_prev, zr, cand, m, da):
                 da[i, j] = 0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _reset_backward(dh, h_prev, zr, drh, m, da):
     """da_r = drh h_prev r (1 - r); dh <- dh (1 - z) + drh r on real rows (padded: dh kept)."""
     n, H = drh.shape
-    # Parallel over rows: row i writes da[i] and dh[i] only.
-    for i in prange(n):
+    for i in range(n):
         if m[i]:
             for j in range(H):
                 r = zr[i, H + j]

@@ -33,6 +33,9 @@ Built from nprec layers and losses: embedding, dropout, gru, attention, concat, 
 softmax_ce_fused. The GRU runs through `nprec.kernels.narm_gru.gru_sequence_forward`, the
 same function as the `gru` layer (its twin) computed on the running rows only: each batch's
 rows are sorted longest prefix first, so step t touches exactly the prefixes still going.
+The decoder's (B, V) scores are written into one buffer kept from batch to batch
+(`nprec.kernels.narm.bilinear_scores_into`, twin `bilinear_forward`), so `backward` takes
+the cache of the latest `forward` only.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ import numpy as np
 
 from nprec.config import check
 from nprec.data.containers import Sessions
+from nprec.errors import TrainingError
+from nprec.kernels.narm import bilinear_scores_into
 from nprec.kernels.narm_gru import gru_sequence_backward, gru_sequence_forward
 from nprec.layers import (
     attention_backward,
@@ -121,7 +126,8 @@ class NarmCache(NamedTuple):
     cat: Any
     ctx_drop: Any
     dec: Any             # bilinear cache
-    loss: Any            # softmax_ce_fused cache
+    loss: Any            # softmax_ce_fused cache (its gradient lives in the score buffer)
+    step: int            # which forward call made this cache
 
 
 class NarmEpoch:
@@ -170,6 +176,8 @@ class Model:
         self.config = config
         self.n_users, self.n_items = n_users, n_items
         D, H, V = config.dim_proj, config.hidden_units, n_items
+        self._score_buffer = np.empty((0, V), dtype=dtype)  # reused (B, V) scores
+        self._forwards = 0
 
         def normal(fan_in: int, shape: tuple[int, ...]) -> np.ndarray:
             return (np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)).astype(dtype)
@@ -228,14 +236,27 @@ class Model:
     def forward(self, batch: NarmBatch) -> tuple[np.floating, NarmCache]:
         """The mean cross-entropy of a mini-batch and the cache for `backward`."""
         c, enc = self._encode(batch.items, batch.mask, batch.emb_mask, batch.ctx_mask)
-        scores, c_dec = bilinear_forward(c, self.params["E"], self.params["Bm"])  # (B, V)
+        E = self.params["E"]
+        B = c.shape[0]
+        if self._score_buffer.shape[0] < B or self._score_buffer.dtype != E.dtype:
+            self._score_buffer = np.empty((B, self.n_items), dtype=E.dtype)  # (B, V)
+        scores, c_dec = bilinear_scores_into(c, E, self.params["Bm"],
+                                             self._score_buffer[:B])    # (B, V)
         # The scores are not needed after the loss: their buffer becomes dL/dscores.
         loss, c_loss = softmax_ce_fused_forward(scores, batch.targets, overwrite=True)
-        return loss, NarmCache(*enc, c_dec, c_loss)
+        self._forwards += 1
+        return loss, NarmCache(*enc, c_dec, c_loss, self._forwards)
 
     def backward(self, cache: NarmCache) -> dict[str, Any]:
-        """Gradients of every parameter, in reverse order of `forward`."""
-        B, T = cache.mask.shape
+        """Gradients of every parameter, in reverse order of `forward`.
+
+        Raises:
+            TrainingError if `forward` ran again since this cache was made (its gradient
+            buffer has been overwritten).
+        """
+        if cache.step != self._forwards:
+            raise TrainingError("NARM: backward needs the cache of the latest forward call "
+                                "(every forward reuses the score buffer)")
         # Loss -> scores.
         dscores, _ = softmax_ce_fused_backward(1.0, cache.loss)         # (B, V)
         # Scores -> session vector, the decoder map, and E (every row: all items scored).

@@ -14,7 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nprec.kernels.narm import softmax_ce_rows, softmax_ce_rows_ref
+from nprec.kernels.narm import (
+    bilinear_scores_into,
+    bilinear_scores_into_ref,
+    softmax_ce_rows,
+    softmax_ce_rows_ref,
+)
 from nprec.kernels.narm_gru import (
     gru_sequence_backward,
     gru_sequence_backward_ref,
@@ -131,3 +136,17 @@ def test_gru_sequence_matches_the_gru_layer(dtype, data):
         if g_ref is not None:
             assert g.dtype == g_ref.dtype == dtype
             np.testing.assert_allclose(g, g_ref, rtol=tol * 5, atol=tol * 5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bilinear_scores_into_matches_the_layer(dtype):
+    rng = np.random.default_rng(3)
+    c, E, Bm = (rng.standard_normal(s).astype(dtype) for s in ((4, 6), (9, 3), (3, 6)))
+    out, ref_out = np.empty((4, 9), dtype), np.empty((4, 9), dtype)
+    scores, cache = bilinear_scores_into(c, E, Bm, out)
+    ref, ref_cache = bilinear_scores_into_ref(c, E, Bm, ref_out)
+    assert scores is out
+    np.testing.assert_allclose(scores, ref, rtol=1e-6)
+    np.testing.assert_allclose(cache.u, ref_cache.u, rtol=1e-6)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        bilinear_scores_into(c, E, Bm, np.empty((9, 4), dtype).T)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nprec.data.containers import Sessions
-from nprec.errors import ConfigError
+from nprec.errors import ConfigError, TrainingError
 from nprec.layers import dropout_mask
 from nprec.losses import softmax_ce_forward
 from nprec.models import narm
@@ -145,3 +145,12 @@ def test_scores_a_slice_of_the_real_test_file(shared_data):
         n += targets.size
     assert n == int((part.lengths() - 1).sum()) and ev.n_rows == n
     assert 0.0 <= ev.result()["hit@20"] <= 1.0
+
+
+def test_backward_refuses_a_cache_older_than_the_latest_forward():
+    model = _model(7, V=8)
+    batches = list(model.batches(_sessions(3, n=8, V=8), np.random.default_rng(0)))
+    _, old = model.forward(batches[0])
+    model.forward(batches[-1])                  # reuses the score buffer
+    with pytest.raises(TrainingError, match="latest forward"):
+        model.backward(old)
