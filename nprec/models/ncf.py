@@ -14,12 +14,18 @@ an interaction function φ and squashing a weighted sum through the logistic out
 Training minimises the binary cross-entropy (eq. 7) over every training pair (label 1) and
 `negatives` items per pair (label 0) drawn uniformly from the items the user has not
 interacted with, redrawn every epoch, in shuffled mini-batches of 256 with Adam, lr 1e-3.
+(The official GMF.py rejects the user's training items the same way; its MLP.py and
+NeuMF.py test `(u, j) in train and [u, j] in testRatings`, which never holds, so there the
+negatives are uniform over all items.)
 
 Initialisation follows the official code (hexiangnan/neural_collaborative_filtering):
 embeddings N(0, 0.01²), tower weights Glorot-uniform, the output layer LeCun-uniform, all
-biases zero. The "predictive factors" of a model are the size of its last hidden layer; the
-paper's tower for f factors has three hidden layers, layers = [8f, 4f, 2f, f], where
-layers[0] is the concatenated input, so the MLP embeddings have layers[0] / 2 dimensions.
+biases zero. The "predictive factors" of a model are the size of its last hidden layer.
+`layers` lists the tower from its input: layers[0] is the concatenation of the user and
+item embeddings (layers[0] / 2 dimensions each), then one ReLU layer per entry. The official
+default for 8 factors is [64, 32, 16, 8], three hidden layers; `paper_tower(f)` scales it to
+[8f, 4f, 2f, f]. (The paper's text describes a smaller tower, 16-d embeddings and
+32 → 16 → 8; the official commands use [64, 32, 16, 8].)
 
 Everything here is composed from `nprec.layers` and `nprec.losses`; the output unit and the
 log loss are the fused op `bce_output` (the same function as `dense` + `bce_with_logits`,
@@ -226,9 +232,12 @@ def tower_scores(user_part: np.ndarray, item_part: np.ndarray, params: dict[str,
     for a in range(0, B, step):
         rows = slice(a, a + step)
         items = item_part[None] if shared else item_part[rows]          # (1|b, C, H1)
-        z, _ = relu_forward(user_part[rows, None, :] + items)           # (b, C, H1)
-        z = z.reshape(-1, z.shape[-1])                                  # (b C, H1)
+        # The same layers as `tower_forward`, without caches: in place, block by block.
+        z = user_part[rows, None, :] + items                            # (b, C, H1)
+        z = np.maximum(z, 0, out=z).reshape(-1, z.shape[-1])            # (b C, H1)
         for k in range(2, n_layers + 1):
-            z, _ = relu_forward(dense_forward(z, params[f"W_{k}"], params[f"b_{k}"])[0])
+            z = z @ params[f"W_{k}"]                                    # (b C, H_k)
+            z += params[f"b_{k}"]
+            np.maximum(z, 0, out=z)
         out[rows] = (z @ h_mlp).reshape(-1, C)                          # (b, C)
     return out
