@@ -62,15 +62,17 @@ def show_step(train: Sessions) -> None:
     batch = next(iter(model.batches(train, np.random.default_rng(0))))
     loss, cache = model.forward(batch)
     grads = model.backward(cache)
-    B, T = batch.items.shape
+    B = batch.items.shape[0]
     H, V = model.config.hidden_units, train.n_items
     print("2. One training step (B prefixes, T steps, D = 50, H = 100, V items):")
-    print(f"   items, mask          {batch.items.shape}        prefixes, left-aligned")
-    print(f"   GRU states h_1..h_T  {cache.att.hs.shape}  padded steps carry the state")
-    print(f"   c_g = h_T            {(B, H)}        the global encoder: last real state")
-    print(f"   attention weights    {cache.att.alpha.shape}        softmax over real steps")
-    print(f"   c = [c_l; c_g]       {cache.dec.c.shape}        session vector, dropout 0.5")
-    print(f"   scores = (c Bmᵀ) Eᵀ  {(B, V)}     every item, the same E as the input")
+    rows = [("items, mask", batch.items.shape, "prefixes, left-aligned"),
+            ("GRU states h_1..h_T", cache.att.hs.shape, "padded steps carry the state"),
+            ("c_g = h_T", (B, H), "the global encoder: last real state"),
+            ("attention weights", cache.att.alpha.shape, "softmax over the real steps"),
+            ("c = [c_l; c_g]", cache.dec.c.shape, "session vector, dropout 0.5"),
+            ("scores = (c Bmᵀ) Eᵀ", (B, V), "every item, the same E as the input")]
+    for name, shape, what in rows:
+        print(f"   {name:20s} {str(shape):15s} {what}")
     print(f"   loss = {float(loss):.4f} ≈ log V = {np.log(V):.4f} at the start: the official\n"
           f"   initialisation draws E with std sqrt(2 / V), so every score starts near 0")
     print("   gradients: " + ", ".join(f"{k} {np.shape(g)}" for k, g in grads.items()))
