@@ -48,7 +48,7 @@ import numpy as np
 
 from nprec.config import check
 from nprec.data.containers import Sessions
-from nprec.errors import TrainingError
+from nprec.errors import DataError, TrainingError
 from nprec.kernels.narm import bilinear_scores_into
 from nprec.kernels.narm_gru import gru_sequence_backward, gru_sequence_forward
 from nprec.layers import (
@@ -302,8 +302,15 @@ class Model:
             yield self._scores(b.items, b.mask), b.targets
 
     def score_session(self, items: np.ndarray) -> np.ndarray:
-        """Scores of every item (V,) as the next click after the session `items` (T,)."""
+        """Scores of every item (V,) as the next click after the session `items` (T,).
+
+        Raises:
+            DataError for an empty session or an item index outside [0, V).
+        """
         items = np.asarray(items, dtype=np.int64)
+        if items.ndim != 1 or items.size == 0 or items.min() < 0 or items.max() >= self.n_items:
+            raise DataError(f"NARM: a session must be 1 to T item indices in [0, "
+                            f"{self.n_items}), got {items.tolist()[:10]}")
         if self.config.max_len:
             items = items[-self.config.max_len:]
         return self._scores(items[None, :], np.ones((1, items.size), dtype=bool))[0]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nprec.data.containers import Sessions
-from nprec.errors import ConfigError, TrainingError
+from nprec.errors import ConfigError, DataError, TrainingError
 from nprec.layers import dropout_mask
 from nprec.losses import softmax_ce_forward
 from nprec.models import narm
@@ -154,3 +154,10 @@ def test_backward_refuses_a_cache_older_than_the_latest_forward():
     model.forward(batches[-1])                  # reuses the score buffer
     with pytest.raises(TrainingError, match="latest forward"):
         model.backward(old)
+
+
+def test_score_session_refuses_an_empty_session_and_unknown_items():
+    model = _model(8, V=6)
+    for bad in ([], [2, 6], [-1]):
+        with pytest.raises(DataError, match="session"):
+            model.score_session(np.array(bad, dtype=np.int64))
