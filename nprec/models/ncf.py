@@ -27,10 +27,11 @@ default for 8 factors is [64, 32, 16, 8], three hidden layers; `paper_tower(f)` 
 [8f, 4f, 2f, f]. (The paper's text describes a smaller tower, 16-d embeddings and
 32 → 16 → 8; the official commands use [64, 32, 16, 8].)
 
-Everything here is composed from `nprec.layers` and `nprec.losses`; the output unit and the
-log loss are the fused op `bce_output` (the same function as `dense` + `bce_with_logits`,
-computed in one pass with its gradient: NCF's ~19,000 mini-batches per ML-1M epoch are
-small enough for call overhead to matter). Scoring uses one identity so that ranking all
+Everything here is composed from `nprec.layers` and `nprec.losses`. Two ops are fused
+versions of layer pairs, because NCF's ~19,000 mini-batches of 256 per ML-1M epoch are small
+enough for NumPy's per-call overhead to dominate: each tower layer is `dense_relu` (`dense` +
+`relu`), and the output unit with the log loss is `bce_output` (`dense` + `bce_with_logits`,
+computed in one pass with its gradient). Scoring uses one identity so that ranking all
 items stays cheap: the first tower layer applied to a concatenation is a sum of two
 products,
 
@@ -48,7 +49,7 @@ import numpy as np
 
 from nprec.config import check
 from nprec.data.containers import Interactions
-from nprec.layers import dense_backward, dense_forward, relu_backward, relu_forward
+from nprec.layers.dense_relu import dense_relu_backward, dense_relu_forward
 from nprec.losses.bce_output import BceOutputCache, bce_output_backward, bce_output_forward
 from nprec.samplers import pointwise_batches
 from nprec.train import EpochBatches
@@ -157,35 +158,33 @@ def epoch_batches(train: Interactions, negatives: int, batch_size: int,
 # -- the MLP tower and the output layer ------------------------------------------------------
 
 class TowerCache(NamedTuple):
-    dense: tuple         # one DenseCache per layer
-    relu: tuple          # one ReluCache per layer
+    dense: tuple         # one DenseReluCache per layer
 
 
 def tower_forward(x: np.ndarray, params: dict[str, np.ndarray],
                   n_layers: int) -> tuple[np.ndarray, TowerCache]:
     """z_l = ReLU(z_{l-1} W_l + b_l) for l = 1..n_layers, from z_0 = x (He et al. 2017, eq. 10).
 
+    Each layer is the fused `dense_relu` op (`dense` + `relu` in two compiled passes).
+
     Args:
         x: (B, layers[0]) the concatenated embeddings.  params: holds W_l (I, O) and b_l (O,).
     Returns:
-        z_L (B, layers[-1]) and the cache (each layer's dense and ReLU caches).
+        z_L (B, layers[-1]) and the cache (each layer's cache).
     """
-    dense, relu = [], []
+    caches = []
     z = x
     for k in range(1, n_layers + 1):
-        a, c_dense = dense_forward(z, params[f"W_{k}"], params[f"b_{k}"])  # (B, layers[k])
-        z, c_relu = relu_forward(a)                                     # (B, layers[k])
-        dense.append(c_dense)
-        relu.append(c_relu)
-    return z, TowerCache(tuple(dense), tuple(relu))
+        z, cache = dense_relu_forward(z, params[f"W_{k}"], params[f"b_{k}"])  # (B, layers[k])
+        caches.append(cache)
+    return z, TowerCache(tuple(caches))
 
 
 def tower_backward(dz: np.ndarray, cache: TowerCache) -> tuple[np.ndarray, dict[str, Any]]:
     """Returns dx (B, layers[0]) and {W_l: dW_l, b_l: db_l}, from the last layer back."""
     grads: dict[str, Any] = {}
     for k in range(len(cache.dense), 0, -1):
-        (da,) = relu_backward(dz, cache.relu[k - 1])                    # (B, layers[k])
-        dz, grads[f"W_{k}"], grads[f"b_{k}"] = dense_backward(da, cache.dense[k - 1])
+        dz, grads[f"W_{k}"], grads[f"b_{k}"] = dense_relu_backward(dz, cache.dense[k - 1])
     return dz, grads
 
 

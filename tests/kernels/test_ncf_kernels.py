@@ -1,4 +1,4 @@
-"""The fused log-loss kernels of NCF and logistic MF against their NumPy twins, float32/64.
+"""NCF's and logistic MF's fused kernels against their NumPy twins, in float32 and float64.
 
 The cases cover logits from tiny to saturated (|s| up to 1e4, where exp(-|s|) underflows
 and a naive sigmoid or softplus would overflow), labels 0 and 1 and in between, and a batch
@@ -12,7 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nprec.kernels.ncf import bce_output, bce_output_ref, logistic_mf, logistic_mf_ref
+from nprec.kernels.ncf import (
+    add_bias_relu,
+    add_bias_relu_ref,
+    bce_output,
+    bce_output_ref,
+    logistic_mf,
+    logistic_mf_ref,
+    relu_bias_grad,
+    relu_bias_grad_ref,
+)
 from nprec.testing.strategies import seeds
 
 DTYPES = [np.float32, np.float64]
@@ -99,3 +108,41 @@ def test_logistic_mf_rejects_mismatched_shapes():
         logistic_mf(z, np.zeros((3, 3)), np.zeros(3), np.zeros(3), 0.0, np.zeros(3), 0.0)
     with pytest.raises(ValueError, match="logistic_mf"):
         logistic_mf_ref(z, z, np.zeros(2), np.zeros(3), 0.0, np.zeros(3), 0.0)
+
+
+@st.composite
+def relu_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, O = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    a = rng.standard_normal((B, O)).astype(dtype)                       # (B, O)
+    a[rng.random((B, O)) < 0.2] = 0.0                                   # exact zeros too
+    b = rng.standard_normal(O).astype(dtype)
+    if draw(st.booleans()):
+        b[:] = 0.0
+    dy = rng.standard_normal((B, O)).astype(dtype)
+    return a, b, dy
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_add_bias_relu_and_its_gradient_match_their_twins(dtype, data):
+    a, b, dy = data.draw(relu_case(dtype))
+    fast, ref = a.copy(), a.copy()
+    add_bias_relu(fast, b)
+    add_bias_relu_ref(ref, b)
+    np.testing.assert_array_equal(fast, ref)
+    da, db = relu_bias_grad(dy, fast)
+    da_ref, db_ref = relu_bias_grad_ref(dy, ref)
+    np.testing.assert_array_equal(da, da_ref)
+    assert db.dtype == db_ref.dtype == dtype
+    np.testing.assert_allclose(db, db_ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-6)
+
+
+def test_relu_kernels_reject_mismatched_shapes():
+    with pytest.raises(ValueError, match="add_bias_relu"):
+        add_bias_relu(np.zeros((2, 3)), np.zeros(2))
+    with pytest.raises(ValueError, match="add_bias_relu"):
+        add_bias_relu(np.zeros((3, 2)).T, np.zeros(3))
+    with pytest.raises(ValueError, match="relu_bias_grad"):
+        relu_bias_grad_ref(np.zeros((2, 3)), np.zeros((3, 2)))

@@ -36,9 +36,8 @@ def _batch(model, data, rng: np.random.Generator, size: int):
 
 def _min_preactivation(model, cache) -> float:
     """The smallest |pre-activation| of the ReLU tower (finite differences need no kinks)."""
-    tower = cache.tower
     values = [np.abs(c.x @ c.W + model.params[f"b_{k}"]).min()
-              for k, c in enumerate(tower.dense, start=1)]
+              for k, c in enumerate(cache.tower.dense, start=1)]
     return float(min(values))
 
 
