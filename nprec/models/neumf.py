@@ -34,7 +34,7 @@ import numpy as np
 
 from nprec.config import Settings, check
 from nprec.data.containers import Interactions
-from nprec.errors import CheckpointError
+from nprec.errors import CheckpointError, ConfigError
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import (
     concat_backward,
@@ -113,6 +113,11 @@ def pretrain_stages(settings: Settings) -> list[tuple[str, Settings]]:
     cfg = settings.model
     if not cfg.pretrain:
         return []
+    if settings.train.refit:
+        # The refit run would pre-train again, for NeuMF's chosen epoch count.
+        raise ConfigError("train.refit: not supported with model.pretrain (the refit would "
+                          "re-train GMF and MLP for NeuMF's number of epochs); set "
+                          "train.refit = false")
     shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(NcfConfig)}
     stages = [("gmf", gmf.Config(factors=cfg.factors, **shared)),
               ("mlp", mlp.Config(layers=cfg.tower(), **shared))]

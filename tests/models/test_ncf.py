@@ -168,6 +168,10 @@ def test_pretrain_stages_train_gmf_and_mlp_with_the_runs_options():
         assert stage.train.epochs == 3 and stage.train.seed == 7
         assert stage.eval.protocol == "ncf-loo99"
     assert neumf.pretrain_stages(_settings(neumf.Config())) == []
+    refit = _settings(config)
+    refit.train = TrainSettings(refit=True)
+    with pytest.raises(ConfigError, match="train.refit"):
+        neumf.pretrain_stages(refit)
 
 
 def test_sgd_follows_pretraining_and_adam_trains_from_scratch():
