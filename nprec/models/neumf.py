@@ -83,6 +83,10 @@ class Config(NcfConfig):
         "help": "optimizer after pre-training (the paper: vanilla SGD)"})
     finetune_learning_rate: float = field(default=1e-3, metadata={
         "help": "step size after pre-training"})
+    gmf_epochs: int = field(default=0, metadata={
+        "help": "pre-training: epochs of the GMF stage (0 = train.epochs)"})
+    mlp_epochs: int = field(default=0, metadata={
+        "help": "pre-training: epochs of the MLP stage (0 = train.epochs)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -92,6 +96,8 @@ class Config(NcfConfig):
         check(self.finetune_optimizer in ("sgd", "adagrad", "adam"), "model.finetune_optimizer",
               f"must be sgd, adagrad or adam, got {self.finetune_optimizer!r}")
         check(self.finetune_learning_rate > 0, "model.finetune_learning_rate", "must be > 0")
+        check(self.gmf_epochs >= 0, "model.gmf_epochs", "must be >= 0")
+        check(self.mlp_epochs >= 0, "model.mlp_epochs", "must be >= 0")
 
     def tower(self) -> list[int]:
         """The tower sizes in use: `layers`, or the paper's tower for `factors`."""
@@ -108,7 +114,11 @@ def pretrain_stages(settings: Settings) -> list[tuple[str, Settings]]:
     """The GMF and MLP runs that pre-train a NeuMF run (none without `pretrain`).
 
     Each stage has NeuMF's shared training options, the GMF factors or the MLP tower, and the
-    run's data, training and evaluation sections.
+    run's data, training and evaluation sections (its epochs from `gmf_epochs` / `mlp_epochs`
+    when set). To test on models trained on all training data, as the paper does, run once
+    with validation to choose the three epoch counts, then again with `data.valid = "none"`,
+    `gmf_epochs`, `mlp_epochs` and `train.epochs` set to them (`train.refit` would re-train
+    the stages for NeuMF's epoch count, so it is refused here).
     """
     cfg = settings.model
     if not cfg.pretrain:
@@ -119,10 +129,13 @@ def pretrain_stages(settings: Settings) -> list[tuple[str, Settings]]:
                           "re-train GMF and MLP for NeuMF's number of epochs); set "
                           "train.refit = false")
     shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(NcfConfig)}
-    stages = [("gmf", gmf.Config(factors=cfg.factors, **shared)),
-              ("mlp", mlp.Config(layers=cfg.tower(), **shared))]
-    return [(name, Settings(name, config, settings.data, settings.train, settings.eval))
-            for name, config in stages]
+    stages = [("gmf", gmf.Config(factors=cfg.factors, **shared), cfg.gmf_epochs),
+              ("mlp", mlp.Config(layers=cfg.tower(), **shared), cfg.mlp_epochs)]
+    return [(name, Settings(name, config, settings.data,
+                            dataclasses.replace(settings.train,
+                                                epochs=epochs or settings.train.epochs),
+                            settings.eval))
+            for name, config, epochs in stages]
 
 
 class NeumfCache(NamedTuple):

@@ -168,6 +168,9 @@ def test_pretrain_stages_train_gmf_and_mlp_with_the_runs_options():
         assert stage.train.epochs == 3 and stage.train.seed == 7
         assert stage.eval.protocol == "ncf-loo99"
     assert neumf.pretrain_stages(_settings(neumf.Config())) == []
+    own = dict(neumf.pretrain_stages(_settings(dataclasses.replace(config, gmf_epochs=5,
+                                                                    mlp_epochs=9))))
+    assert own["gmf"].train.epochs == 5 and own["mlp"].train.epochs == 9
     refit = _settings(config)
     refit.train = TrainSettings(refit=True)
     with pytest.raises(ConfigError, match="train.refit"):
