@@ -49,6 +49,7 @@ _LN2_HI = np.float32(0.693359375)        # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI exa
 _LN2_LO = np.float32(-2.12194440e-4)
 _ROUND = np.float32(12582912.0)          # 1.5 · 2^23: x + _ROUND - _ROUND rounds x to an integer
 _T_MIN = np.float32(-87.0)
+_PARALLEL_FROM = 1 << 16                 # matrices of fewer entries run on one thread
 # Cephes expf: e^r ≈ 1 + r + r² (P5 + r (P4 + r (P3 + r (P2 + r (P1 + r P0))))) on |r| <= ln2/2.
 _P0 = np.float32(1.9875691500e-4)
 _P1 = np.float32(1.3981999507e-3)
@@ -105,10 +106,14 @@ def softmax_ce_rows(logits: np.ndarray, targets: np.ndarray, scale: float) -> np
     _check(logits, targets)
     loss = np.empty(logits.shape[0], dtype=np.float64)                  # (B,)
     t = targets.astype(np.int64)
-    if logits.dtype == np.float32:
-        _softmax_ce_rows_f32(logits, logits.view(np.int32), t, np.float32(scale), loss)
+    # Threads only for a large matrix: starting them costs more than a small one's work.
+    parallel = logits.size >= _PARALLEL_FROM
+    if logits.dtype == np.float32:       # the row max reads the float bits as integers
+        rows = _rows_f32_parallel if parallel else _rows_f32
+        rows(logits, logits.view(np.int32), t, np.float32(scale), loss)
     else:
-        _softmax_ce_rows_f64(logits, t, float(scale), loss)
+        rows = _rows_f64_parallel if parallel else _rows_f64
+        rows(logits, t, float(scale), loss)
     return loss
 
 
@@ -190,51 +195,74 @@ def _scale_row(o, k, t, scale):
     o[t] -= scale
 
 
-@njit(cache=True, parallel=True)
-def _softmax_ce_rows_f32(s, bits, targets, scale, loss):
-    B, V = s.shape
-    # Parallel over rows: row b writes s[b] and loss[b] only. Every loop below reads and
-    # writes the same row at the same index, so the compiler needs no aliasing checks.
-    for b in prange(B):
-        o, t = s[b], targets[b]
-        # Row max over order-preserving integer keys of the float bits.
-        kmax = np.int32(-2147483648)
-        for v in range(V):
-            x = bits[b, v]
-            kmax = max(kmax, x ^ ((x >> 31) & np.int32(0x7FFFFFFF)))
-        key = np.empty(1, dtype=np.int32)
-        key[0] = kmax ^ ((kmax >> 31) & np.int32(0x7FFFFFFF))          # the key is an involution
-        m = key.view(np.float32)[0]
-        target_shifted = o[t] - m                                       # read before overwriting
-        # exp(s - m) = e^r 2^n: the polynomial into o, the exponent bits of 2^n into p2.
-        p2 = np.empty(V, dtype=np.int32)
-        for v in range(V):
-            x = o[v] - m
-            x = _T_MIN if x < _T_MIN else x                             # NaN stays NaN
-            n = (x * _LOG2E + _ROUND) - _ROUND                          # nearest integer
-            r = x - n * _LN2_HI - n * _LN2_LO                           # |r| <= ln2 / 2
-            o[v] = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r
-                    + r + np.float32(1.0))
-            p2[v] = (np.int32(n) + np.int32(127)) << np.int32(23)
-        Z = _times_pow2_and_sum(o, p2.view(np.float32), np.empty((V + 1) // 2, np.float32))
-        loss[b] = math.log(Z) - target_shifted
-        _scale_row(o, np.float32(scale / Z), t, scale)
+@njit(cache=True)
+def _row_f32(o, bits, t, scale):
+    """One float32 row: o (V,) becomes its gradient; returns the row's loss."""
+    V = o.shape[0]
+    # Row max over order-preserving integer keys of the float bits.
+    kmax = np.int32(-2147483648)
+    for v in range(V):
+        x = bits[v]
+        kmax = max(kmax, x ^ ((x >> 31) & np.int32(0x7FFFFFFF)))
+    key = np.empty(1, dtype=np.int32)
+    key[0] = kmax ^ ((kmax >> 31) & np.int32(0x7FFFFFFF))              # the key is an involution
+    m = key.view(np.float32)[0]
+    target_shifted = o[t] - m                                           # read before overwriting
+    # exp(s - m) = e^r 2^n: the polynomial into o, the exponent bits of 2^n into p2.
+    p2 = np.empty(V, dtype=np.int32)
+    for v in range(V):
+        x = o[v] - m
+        x = _T_MIN if x < _T_MIN else x                                 # NaN stays NaN
+        n = (x * _LOG2E + _ROUND) - _ROUND                              # nearest integer
+        r = x - n * _LN2_HI - n * _LN2_LO                               # |r| <= ln2 / 2
+        o[v] = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r
+                + r + np.float32(1.0))
+        p2[v] = (np.int32(n) + np.int32(127)) << np.int32(23)
+    Z = _times_pow2_and_sum(o, p2.view(np.float32), np.empty((V + 1) // 2, np.float32))
+    _scale_row(o, np.float32(scale / Z), t, scale)
+    return math.log(Z) - target_shifted
+
+
+@njit(cache=True)
+def _row_f64(o, t, scale):
+    """One float64 row: o (V,) becomes its gradient; returns the row's loss."""
+    V = o.shape[0]
+    m = o[0]
+    for v in range(1, V):
+        if o[v] > m:
+            m = o[v]
+    target_shifted = o[t] - m
+    for v in range(V):
+        o[v] = math.exp(o[v] - m)
+    Z = _pairwise_sum(o, np.empty((V + 1) // 2, dtype=np.float64))
+    _scale_row(o, scale / Z, t, scale)
+    return math.log(Z) - target_shifted
+
+
+# The four row loops: float32 or float64, on one thread or in parallel. (Passing the row
+# function as an argument would make one loop of two, but Numba then recompiles it in every
+# process instead of reading its cache.)
+@njit(cache=True)
+def _rows_f32(s, bits, targets, scale, loss):
+    for b in range(s.shape[0]):
+        loss[b] = _row_f32(s[b], bits[b], targets[b], scale)
 
 
 @njit(cache=True, parallel=True)
-def _softmax_ce_rows_f64(s, targets, scale, loss):
-    B, V = s.shape
+def _rows_f32_parallel(s, bits, targets, scale, loss):
     # Parallel over rows: row b writes s[b] and loss[b] only.
-    for b in prange(B):
-        o, t = s[b], targets[b]
-        m = o[0]
-        for v in range(1, V):
-            if o[v] > m:
-                m = o[v]
-        target_shifted = o[t] - m
-        for v in range(V):
-            o[v] = math.exp(o[v] - m)
-        w = np.empty((V + 1) // 2, dtype=np.float64)
-        Z = _pairwise_sum(o, w)
-        loss[b] = math.log(Z) - target_shifted
-        _scale_row(o, scale / Z, t, scale)
+    for b in prange(s.shape[0]):
+        loss[b] = _row_f32(s[b], bits[b], targets[b], scale)
+
+
+@njit(cache=True)
+def _rows_f64(s, targets, scale, loss):
+    for b in range(s.shape[0]):
+        loss[b] = _row_f64(s[b], targets[b], scale)
+
+
+@njit(cache=True, parallel=True)
+def _rows_f64_parallel(s, targets, scale, loss):
+    # Parallel over rows: row b writes s[b] and loss[b] only.
+    for b in prange(s.shape[0]):
+        loss[b] = _row_f64(s[b], targets[b], scale)
