@@ -27,13 +27,13 @@ from nprec.models.ncf import (
     KIND,
     NcfConfig,
     check_layers,
+    default_tower,
     epoch_batches,
     gaussian,
     init_output,
     init_tower,
     output_backward,
     output_forward,
-    paper_tower,
     tower_backward,
     tower_forward,
     tower_scores,
@@ -48,7 +48,7 @@ class Config(NcfConfig):
     """Hyperparameters of the NCF MLP (defaults: the paper's ML-1M settings)."""
 
     factors: int | None = field(default=None, metadata={
-        "help": "predictive factors f: the paper's tower [8f, 4f, 2f, f] (default 8 when "
+        "help": "predictive factors f: the tower [8f, 4f, 2f, f] (default 8 when "
                 "layers is not given; must equal layers[-1] when it is)"})
     layers: list[int] = field(default_factory=list, metadata={
         "help": "tower sizes, layers[0] = the concatenated embeddings (2 x embedding size), "
@@ -63,8 +63,8 @@ class Config(NcfConfig):
               f"one of the two")
 
     def tower(self) -> list[int]:
-        """The tower sizes in use: `layers`, or the paper's tower for `factors` (8)."""
-        return list(self.layers) or paper_tower(self.factors or 8)
+        """The tower sizes in use: `layers`, or [8f, 4f, 2f, f] for f = `factors` (8)."""
+        return list(self.layers) or default_tower(self.factors or 8)
 
 
 class MlpCache(NamedTuple):

@@ -23,7 +23,7 @@ embeddings N(0, 0.01²), tower weights Glorot-uniform, the output layer LeCun-un
 biases zero. The "predictive factors" of a model are the size of its last hidden layer.
 `layers` lists the tower from its input: layers[0] is the concatenation of the user and
 item embeddings (layers[0] / 2 dimensions each), then one ReLU layer per entry. The official
-default for 8 factors is [64, 32, 16, 8], three hidden layers; `paper_tower(f)` scales it to
+default for 8 factors is [64, 32, 16, 8], three hidden layers; `default_tower(f)` scales it to
 [8f, 4f, 2f, f]. (The paper's text describes a smaller tower, 16-d embeddings and
 32 → 16 → 8; the official commands use [64, 32, 16, 8].)
 
@@ -87,8 +87,8 @@ class NcfConfig:
         check(self.init_std > 0, "model.init_std", "must be > 0")
 
 
-def paper_tower(factors: int) -> list[int]:
-    """The paper's three-layer tower for `factors` predictive factors: [8f, 4f, 2f, f]."""
+def default_tower(factors: int) -> list[int]:
+    """The official default [64, 32, 16, 8] scaled to `factors`: [8f, 4f, 2f, f]."""
     return [8 * factors, 4 * factors, 2 * factors, factors]
 
 

@@ -49,13 +49,13 @@ from nprec.models.ncf import (
     KIND,
     NcfConfig,
     check_layers,
+    default_tower,
     epoch_batches,
     gaussian,
     init_output,
     init_tower,
     output_backward,
     output_forward,
-    paper_tower,
     tower_backward,
     tower_forward,
     tower_scores,
@@ -74,7 +74,7 @@ class Config(NcfConfig):
                 "default tower"})
     layers: list[int] = field(default_factory=list, metadata={
         "help": "MLP tower sizes, layers[0] = 2 x the MLP embedding size, e.g. 64,32,16,8 "
-                "(default: the paper's [8f, 4f, 2f, f] for f = factors)"})
+                "(default: [8f, 4f, 2f, f] for f = factors, the official [64, 32, 16, 8] for 8)"})
     pretrain: bool = field(default=False, metadata={
         "help": "pre-train GMF and MLP first, start from their weights, then use plain SGD"})
     alpha: float = field(default=0.5, metadata={
@@ -100,8 +100,8 @@ class Config(NcfConfig):
         check(self.mlp_epochs >= 0, "model.mlp_epochs", "must be >= 0")
 
     def tower(self) -> list[int]:
-        """The tower sizes in use: `layers`, or the paper's tower for `factors`."""
-        return list(self.layers) or paper_tower(self.factors)
+        """The tower sizes in use: `layers`, or [8f, 4f, 2f, f] for f = `factors`."""
+        return list(self.layers) or default_tower(self.factors)
 
     def optimizer_settings(self) -> tuple[str, float, float]:
         """(name, learning rate, momentum): the fine-tuning optimizer after pre-training."""

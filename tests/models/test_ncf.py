@@ -186,7 +186,7 @@ def test_sgd_follows_pretraining_and_adam_trains_from_scratch():
 
 # -- configuration -----------------------------------------------------------------------------
 
-def test_factors_alone_build_the_papers_tower():
+def test_factors_alone_build_the_official_tower_scaled():
     assert mlp.Config().tower() == [64, 32, 16, 8]
     assert mlp.Config(factors=32).tower() == [256, 128, 64, 32]
     assert mlp.Config(layers=[128, 64, 32, 16]).tower() == [128, 64, 32, 16]
