@@ -243,6 +243,9 @@ def throughput(train) -> None:
     for label, n, layer, bare, twin in rows:
         print(f"  {label}  nprec dense {n * gf / _best(layer):6.1f}   numpy @ "
               f"{n * gf / _best(bare):6.1f}   torch {n * gf / _best(twin):6.1f}")
+    # The same dx in the other product order: OpenBLAS threads (B, V) x (V, H) poorly.
+    print(f"  dx = dy Wᵀ alone: numpy dy @ W.T {gf / _best(lambda: dy @ W.T):6.1f}, "
+          f"as (W @ dy.T).T {gf / _best(lambda: (W @ dy.T).T):6.1f}")
     X = train.to_csr()[np.arange(B)]                                    # (B, V) real rows
     Wi = (0.05 * rng.standard_normal((V, H))).astype(np.float32)
     dyi = rng.standard_normal((B, H), dtype=np.float32)
