@@ -18,6 +18,9 @@ its own column's entries in ascending row order, so the result does not depend o
 number of threads. Both inner loops are plain `out[j] += x * w[j]` over contiguous rows,
 which the compiler vectorises without fast-math (there is no reduction across j).
 
+Threads start at PARALLEL_WORK multiply-adds: below that (gradient checks, tiny batches) a
+parallel region costs more than it saves, the more so on shared cores.
+
 The twins use SciPy's sparse products.
 """
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
+
+PARALLEL_WORK = 1 << 18         # nnz · H multiply-adds from which the rows are split over threads
 
 
 def _check_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_cols: int,
@@ -70,24 +75,36 @@ def csr_matmul(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     W = _float(W, "csr_matmul")
     _check_csr(indptr, indices, data, W.shape[0], "csr_matmul")
     out = np.empty((indptr.size - 1, W.shape[1]), dtype=W.dtype)       # (B, H)
-    _csr_matmul(np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
-                np.asarray(data, dtype=W.dtype), W, out)
+    run = _csr_matmul_parallel if indices.size * W.shape[1] >= PARALLEL_WORK \
+        else _csr_matmul_serial
+    run(np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
+        np.asarray(data, dtype=W.dtype), W, out)
     return out
 
 
+@njit(cache=True)
+def _matmul_row(indptr, indices, data, W, y, b):
+    """y = Σ_k data[k] W[indices[k]] over row b's entries."""
+    for j in range(W.shape[1]):
+        y[j] = 0.0
+    for k in range(indptr[b], indptr[b + 1]):
+        x = data[k]
+        w = W[indices[k]]
+        for j in range(W.shape[1]):
+            y[j] += x * w[j]
+
+
+@njit(cache=True)
+def _csr_matmul_serial(indptr, indices, data, W, out):
+    for b in range(out.shape[0]):
+        _matmul_row(indptr, indices, data, W, out[b], b)
+
+
 @njit(cache=True, parallel=True)
-def _csr_matmul(indptr, indices, data, W, out):
-    H = W.shape[1]
+def _csr_matmul_parallel(indptr, indices, data, W, out):
     # Parallel over rows of X: iteration b writes out[b] only.
     for b in prange(out.shape[0]):
-        y = out[b]
-        for j in range(H):
-            y[j] = 0.0
-        for k in range(indptr[b], indptr[b + 1]):
-            x = data[k]
-            w = W[indices[k]]
-            for j in range(H):
-                y[j] += x * w[j]
+        _matmul_row(indptr, indices, data, W, out[b], b)
 
 
 def csr_t_matmul_ref(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
@@ -120,7 +137,9 @@ def csr_t_matmul(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     indptr = np.asarray(indptr, dtype=np.int64)
     col_ptr, entry, row = _by_column(indptr, np.asarray(indices, dtype=np.int64), int(n_cols))
     out = np.empty((n_cols, dY.shape[1]), dtype=dY.dtype)               # (V, H)
-    _csr_t_matmul(col_ptr, entry, row, np.asarray(data, dtype=dY.dtype), dY, out)
+    run = _csr_t_matmul_parallel if indices.size * dY.shape[1] >= PARALLEL_WORK \
+        else _csr_t_matmul_serial
+    run(col_ptr, entry, row, np.asarray(data, dtype=dY.dtype), dY, out)
     return out
 
 
@@ -150,16 +169,26 @@ def _by_column(indptr, indices, n_cols):
     return col_ptr, entry, row
 
 
+@njit(cache=True)
+def _t_matmul_row(col_ptr, entry, row, data, dY, g, v):
+    """g = Σ_p data[entry[p]] dY[row[p]] over column v's entries."""
+    for j in range(dY.shape[1]):
+        g[j] = 0.0
+    for p in range(col_ptr[v], col_ptr[v + 1]):
+        x = data[entry[p]]
+        dy = dY[row[p]]
+        for j in range(dY.shape[1]):
+            g[j] += x * dy[j]
+
+
+@njit(cache=True)
+def _csr_t_matmul_serial(col_ptr, entry, row, data, dY, out):
+    for v in range(out.shape[0]):
+        _t_matmul_row(col_ptr, entry, row, data, dY, out[v], v)
+
+
 @njit(cache=True, parallel=True)
-def _csr_t_matmul(col_ptr, entry, row, data, dY, out):
-    H = dY.shape[1]
+def _csr_t_matmul_parallel(col_ptr, entry, row, data, dY, out):
     # Parallel over columns of X: iteration v writes out[v] only.
     for v in prange(out.shape[0]):
-        g = out[v]
-        for j in range(H):
-            g[j] = 0.0
-        for p in range(col_ptr[v], col_ptr[v + 1]):
-            x = data[entry[p]]
-            dy = dY[row[p]]
-            for j in range(H):
-                g[j] += x * dy[j]
+        _t_matmul_row(col_ptr, entry, row, data, dY, out[v], v)
