@@ -1,0 +1,156 @@
+"""Run nprec's benchmarks one after another and write their output to benchmarks/RESULTS.md.
+
+    python benchmarks/run_all.py [--only NAME ...] [--out benchmarks/RESULTS.md]
+        [--official PATH] [--threads 2] [--quick]
+
+Each benchmark runs as its own process (so one's thread pools and caches do not colour the
+next), with the same thread count for BLAS, Numba and PyTorch. RESULTS.md records the
+machine (CPU model, cores, load average before each run), the library versions, and for
+every benchmark the exact command and its full output. Every speed figure in the README and
+the docs is a ratio measured side by side inside one of these runs.
+
+Benchmarks that need data under ../shared/data (or NPREC_DATA) are skipped with a line
+saying so when it is absent; the PyTorch columns need the optional `bench` extra
+(`pip install nprec[bench]`); `--official PATH` points bench_gru4rec at a checkout of the
+official GRU4Rec PyTorch code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("NPREC_DATA", ROOT.parent / "shared" / "data"))
+
+
+def benchmarks(threads: int, official: str | None, quick: bool) -> list[tuple[str, list[str], str]]:
+    """(name, arguments, data path it needs or "") for every benchmark, cheapest first."""
+    t = str(threads)
+    data = data_root()
+    gru_official = ["--official", official] if official else []
+    steps = ["--steps", "300"] if quick else []
+    return [
+        ("kernels", ["bench_kernels.py"], ""),
+        ("layers", ["bench_layers.py", "--threads", t], ""),
+        ("io", ["bench_io.py"] + (["--skip-20m"] if quick else []), str(data / "ml-1m")),
+        ("eval", ["bench_eval.py", "--part", "all", "--threads", t], str(data / "ml-1m")),
+        ("ncf", ["bench_ncf.py", "--data", str(data / "ml-1m" / "loo_split"), "--threads", t,
+                 "--blas-threads", t] + steps, str(data / "ml-1m" / "loo_split")),
+        ("gru4rec-xe", ["bench_gru4rec.py", "--data", "rsc15_100k", "--threads", t]
+         + gru_official, str(data / "session" / "rsc15_100k")),
+        ("gru4rec-bprmax", ["bench_gru4rec.py", "--data", "rsc15_100k", "--threads", t,
+                            "--skip-check", "--params",
+                            "loss=bpr-max,constrained_embedding=True,layers=100,batch_size=32,"
+                            "dropout_p_embed=0.0,dropout_p_hidden=0.4,learning_rate=0.05,"
+                            "momentum=0.0,n_sample=2048,sample_alpha=0.5,elu_param=0.5,"
+                            "bpreg=1.0,logq=0.0"] + gru_official,
+         str(data / "session" / "rsc15_100k")),
+        ("narm", ["bench_narm.py", "--data", "yoochoose1_64", "--threads", t, "--batches", "60"],
+         str(data / "session" / "yoochoose1_64")),
+        ("autoencoders", ["bench_autoencoders.py", "--threads", t, "--data",
+                          str(data / "ml-1m" / "ratings_partial" / "ml-1m.ratings_known.tsv.gz")],
+         str(data / "ml-1m" / "ratings_partial")),
+    ]
+
+
+def versions() -> str:
+    names = ["numpy", "numba", "scipy", "torch", "pandas"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (absent)")
+    return ", ".join(found)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--official", help="checkout of the official GRU4Rec PyTorch code")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true",
+                        help="shorter timings (NCF epochs scaled from 300 steps, no 20M file)")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS"):
+        env[var] = str(args.threads)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python benchmarks/run_all.py {' '.join(argv or sys.argv[1:])}`".rstrip()
+        + f" on {started:%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}",
+        f"- libraries: {versions()}",
+        f"- threads: {args.threads} for BLAS, Numba and PyTorch (environment variables set "
+        "for every run)",
+        "- the machine is shared: absolute seconds vary with its load; the ratios are "
+        "measured side by side inside one run and are what the docs quote",
+        "",
+    ]
+    for name, arguments, needs in benchmarks(args.threads, args.official, args.quick):
+        if args.only and name not in args.only:
+            continue
+        command = ["python", f"benchmarks/{arguments[0]}", *arguments[1:]]
+        shown = " ".join(command)
+        lines += [f"## {name}", "", f"`{shown}`", ""]
+        if needs and not Path(needs).exists():
+            lines += [f"skipped: {needs} not found", ""]
+            print(f"{name}: skipped ({needs} not found)", flush=True)
+            continue
+        print(f"{name}: {shown}", flush=True)
+        before = load()
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        output = proc.stdout.rstrip()
+        if proc.returncode != 0:
+            output += f"\n[exit status {proc.returncode}]\n" + proc.stderr.rstrip()[-3000:]
+        lines += [f"load average before: {before}; took {seconds:.0f} s", "", "```",
+                  output, "```", ""]
+        print(f"{name}: done in {seconds:.0f} s (exit {proc.returncode})", flush=True)
+        Path(args.out).write_text("\n".join(lines) + "\n")   # partial results survive a crash
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
