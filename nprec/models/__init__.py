@@ -46,6 +46,8 @@ MODELS: dict[str, str] = {
     "ease": "nprec.models.baseline_runs:ease",
     "sknn": "nprec.models.baseline_runs:sknn",
     "vsknn": "nprec.models.baseline_runs:vsknn",
+    "gru4rec": "nprec.models.gru4rec",
+    "narm": "nprec.models.narm",
     "multdae": "nprec.models.multdae",
     "multvae": "nprec.models.multvae",
     "cdae": "nprec.models.cdae",
