@@ -5,11 +5,18 @@ given float dtype. The test calls both twins on private copies of the same argum
 compares what they return AND what they leave in their array arguments (the optimizer
 kernels work in place). Integer results must be identical; float results may differ by
 rounding (the compiled loops may evaluate a formula in float64 before storing float32).
+
+Most pairs are called as `fast(*args)`. A few need more than that, each explained where it
+is set: `CALLS` says how to call a pair (keyword arguments; a backward kernel run on the
+cache of its own forward twin; a forward kernel compared without its cache), `TOLERANCES`
+gives the few whose results need it a tolerance of their own (a loss returned as a Python
+float, a polynomial exp, logits whose rounding grows with the size of their terms).
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 
 import numpy as np
 import pytest
@@ -193,6 +200,176 @@ def parsing_case(draw, dtype):
     return np.frombuffer(data, dtype=np.uint8).copy(), ord(","), np.array(kinds)
 
 
+# -- the model kernels (shapes as in tests/kernels/test_*_kernels.py, smaller) -------------
+
+
+@st.composite
+def csr_product_case(draw, dtype):
+    """X (B, V) as CSR arrays, empty rows and columns likely, and a dense (V, H) or (B, H)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(draw(seeds))
+    B, V, H = draw(st.integers(1, 7)), draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    density = draw(st.sampled_from([0.0, 0.2, 0.6, 1.0]))
+    X = sp.csr_array((rng.random((B, V)) < density) * rng.standard_normal((B, V)))
+    return X.indptr, X.indices, X.data.astype(dtype), B, V, H, rng
+
+
+@st.composite
+def csr_matmul_case(draw, dtype):
+    indptr, indices, data, _, V, H, rng = draw(csr_product_case(dtype))
+    return indptr, indices, data, rng.standard_normal((V, H)).astype(dtype)
+
+
+@st.composite
+def csr_t_matmul_case(draw, dtype):
+    indptr, indices, data, B, V, H, rng = draw(csr_product_case(dtype))
+    return indptr, indices, data, rng.standard_normal((B, H)).astype(dtype), V
+
+
+@st.composite
+def sampled_loss_case(draw, dtype):
+    """(S, by, cols, loss, log_q, bpreg, elu_param, scale): few items, so columns repeat
+    items, and some items are read only as inputs (no column)."""
+    from nprec.kernels.gru4rec import LOSSES
+
+    rng = np.random.default_rng(draw(seeds))
+    loss = draw(st.sampled_from(LOSSES))
+    B, K = draw(st.integers(1, 5)), draw(st.integers(2, 8))
+    extra = draw(st.integers(0 if loss in ("cross-entropy", "top1", "bpr") or B >= 2 else 1, 9))
+    cols = rng.integers(0, draw(st.integers(1, K)), B + extra)         # (M,)
+    S = (draw(st.sampled_from([0.5, 3.0])) * rng.standard_normal((B, K))).astype(dtype)
+    by = rng.standard_normal(K).astype(dtype)                          # (K,)
+    log_q = rng.standard_normal(cols.size) if loss == "cross-entropy" and draw(st.booleans()) \
+        else None
+    return (S, by, cols, loss, log_q, float(rng.uniform(0, 2)),
+            draw(st.sampled_from([0.0, 0.5, 1.0])), draw(st.sampled_from([1.0, 0.25])))
+
+
+@st.composite
+def gru_train_case(draw, dtype):
+    """(x or a, h_prev, W or None, U_zr, U_h, b, mask or None, dout)."""
+    rng = np.random.default_rng(draw(seeds))
+    B, D, H = draw(st.integers(1, 5)), draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    given_a = draw(st.booleans())                  # the one-hot mode passes a = x W itself
+    x = rng.standard_normal((B, 3 * H if given_a else D)).astype(dtype)
+    h_prev = np.tanh(rng.standard_normal((B, H))).astype(dtype)
+    W = None if given_a else (0.5 * rng.standard_normal((D, 3 * H))).astype(dtype)
+    U_zr = (0.5 * rng.standard_normal((H, 2 * H))).astype(dtype)
+    U_h = (0.5 * rng.standard_normal((H, H))).astype(dtype)
+    b = (0.1 * rng.standard_normal(3 * H)).astype(dtype)
+    mask = None if draw(st.booleans()) else ((rng.random((B, H)) < 0.7) / 0.7).astype(dtype)
+    return x, h_prev, W, U_zr, U_h, b, mask, rng.standard_normal((B, H)).astype(dtype)
+
+
+@st.composite
+def gru_train_forward_case(draw, dtype):
+    return draw(gru_train_case(dtype))[:-1]
+
+
+@st.composite
+def session_state_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    N, B = draw(st.integers(1, 30)), draw(st.integers(1, 6))
+    items = rng.integers(0, draw(st.integers(1, 6)), N)                # (N,) few items: repeats
+    pos = rng.integers(0, N, B)                                        # (B,)
+    starts = np.array([rng.integers(0, p + 1) for p in pos])           # (B,)
+    return items, starts, pos, draw(st.sampled_from([0.0, 1e-200, 0.3, 0.9, 1.0]))
+
+
+@st.composite
+def softmax_ce_case(draw, dtype):
+    """Spreads up to 1e3 (terms underflow), shifted rows, ties at the max, -inf logits."""
+    rng = np.random.default_rng(draw(seeds))
+    B, V = draw(st.integers(1, 6)), draw(st.integers(1, 40))
+    spread = draw(st.sampled_from([1e-3, 1.0, 10.0, 100.0, 1e3]))
+    shift = draw(st.sampled_from([0.0, -50.0, 30.0]))
+    logits = (shift + spread * rng.standard_normal((B, V))).astype(dtype)  # (B, V)
+    if draw(st.booleans()):
+        logits[:, rng.integers(0, V, V)] = logits[:, :1]
+    if draw(st.booleans()):
+        logits[rng.random((B, V)) < 0.2] = -np.inf
+    targets = rng.integers(0, V, B)                                    # (B,)
+    rows = np.arange(B)
+    logits[rows, targets] = np.where(np.isinf(logits[rows, targets]), 0.0,
+                                     logits[rows, targets])
+    return logits, targets, float(draw(st.sampled_from([1.0, 0.25, 1.0 / 512])))
+
+
+@st.composite
+def bilinear_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, C, D, V = (draw(st.integers(1, 5)) for _ in range(4))
+    c, E, Bm = (rng.standard_normal(s).astype(dtype) for s in ((B, C), (V, D), (D, C)))
+    return c, E, Bm, np.full((B, V), np.nan, dtype=dtype)
+
+
+@st.composite
+def gru_sequence_case(draw, dtype):
+    """A padded batch (x, mask, h0, W, U_zr, U_h, b, dhs): sorted longest first (NARM's
+    layout) or in any order, holes in the mask allowed."""
+    rng = np.random.default_rng(draw(seeds))
+    B, T, D, H = (draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
+                  draw(st.integers(1, 5)))
+    lengths = rng.integers(0, T + 1, B)
+    if draw(st.booleans()):
+        lengths = np.sort(lengths)[::-1]
+    mask = np.arange(T)[None, :] < lengths[:, None]                    # (B, T)
+    if draw(st.booleans()):
+        mask &= rng.random((B, T)) < 0.8
+    x, h0, W, U_zr, U_h, b = (rng.standard_normal(s).astype(dtype) for s in
+                              ((B, T, D), (B, H), (D, 3 * H), (H, 2 * H), (H, H), (3 * H,)))
+    return x, mask, h0, W, U_zr, U_h, b, rng.standard_normal((B, T, H)).astype(dtype)
+
+
+@st.composite
+def gru_sequence_forward_case(draw, dtype):
+    return draw(gru_sequence_case(dtype))[:-1]
+
+
+@st.composite
+def bce_output_case(draw, dtype):
+    """Logits from tiny to saturated (|s| up to 1e4), labels 0/1 or in between."""
+    rng = np.random.default_rng(draw(seeds))
+    B, F = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    scale = draw(st.sampled_from([1e-3, 1.0, 30.0, 1e4]))
+    phi = (scale * rng.standard_normal((B, F))).astype(dtype)          # (B, F)
+    h = rng.standard_normal(F).astype(dtype)                           # (F,)
+    labels = (rng.integers(0, 2, B) if draw(st.booleans()) else rng.random(B)).astype(dtype)
+    return phi, h, float(rng.standard_normal()), labels
+
+
+@st.composite
+def logistic_mf_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, D = draw(st.integers(1, 9)), draw(st.integers(1, 8))
+    scale = draw(st.sampled_from([1e-2, 1.0, 30.0]))
+    p, q = (scale * rng.standard_normal((2, B, D))).astype(dtype)      # (B, D) each
+    b_u, b_i = rng.standard_normal((2, B)).astype(dtype)               # (B,) each
+    labels = rng.integers(0, 2, B).astype(dtype)                       # (B,)
+    return (p, q, b_u, b_i, float(rng.standard_normal()), labels,
+            draw(st.sampled_from([0.0, 0.005, 1.0])))
+
+
+@st.composite
+def add_bias_relu_case(draw, dtype):
+    rng = np.random.default_rng(draw(seeds))
+    B, O = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    a = rng.standard_normal((B, O)).astype(dtype)                      # (B, O)
+    a[rng.random((B, O)) < 0.2] = 0.0                                  # exact zeros too
+    b = rng.standard_normal(O).astype(dtype) * draw(st.sampled_from([0, 1]))  # (O,)
+    return a, b
+
+
+@st.composite
+def relu_bias_grad_case(draw, dtype):
+    """dy and a layer output y = max(a + b, 0): zeros where the unit is off."""
+    rng = np.random.default_rng(draw(seeds))
+    B, O = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    y = np.maximum(rng.standard_normal((B, O)), 0).astype(dtype)       # (B, O)
+    return rng.standard_normal((B, O)).astype(dtype), y
+
+
 CASES = {
     "coalesce_rows": coalesce_case,
     "sample_negatives": negatives_case,
@@ -207,22 +384,117 @@ CASES = {
     "ranking_metrics": ranking_case,
     "sknn_scores": sknn_case,
     "parse_numeric_fields": parsing_case,
+    "csr_matmul": csr_matmul_case,
+    "csr_t_matmul": csr_t_matmul_case,
+    "sampled_loss": sampled_loss_case,
+    "gru_train_forward": gru_train_forward_case,
+    "gru_train_backward": gru_train_case,
+    "session_state": session_state_case,
+    "softmax_ce_rows": softmax_ce_case,
+    "bilinear_scores_into": bilinear_case,
+    "gru_sequence_forward": gru_sequence_forward_case,
+    "gru_sequence_backward": gru_sequence_case,
+    "bce_output": bce_output_case,
+    "logistic_mf": logistic_mf_case,
+    "add_bias_relu": add_bias_relu_case,
+    "relu_bias_grad": relu_bias_grad_case,
 }
 
 
-def _assert_same(fast, ref, what: str) -> None:
+def _forward_twin(backward):
+    """The forward kernel beside a backward one: the fast forward for the fast backward,
+    the reference forward for the reference backward."""
+    return getattr(sys.modules[backward.__module__],
+                   backward.__name__.replace("backward", "forward"))
+
+
+def _backward_on_own_cache(backward, *args):
+    """Run the backward kernel on the cache of its own forward twin: (*forward args, dout).
+
+    The fast and reference caches are different objects (the fast ones keep the
+    intermediates the fused passes need, the references the layer's), so neither backward can
+    take the other's cache; what is compared is every gradient, each from its own forward.
+    """
+    *forward_args, dout = args
+    return backward(dout, _forward_twin(backward)(*forward_args)[1])
+
+
+def _forward_output(forward, *args):
+    """A forward kernel's output without its cache (see `_backward_on_own_cache`: the caches
+    differ in layout by design; the backward pair checks what they hold)."""
+    return forward(*args)[0]
+
+
+def _sampled_loss(kernel, S, by, cols, loss, log_q, bpreg, elu_param, scale):
+    return kernel(S, by, cols, loss, log_q=log_q, bpreg=bpreg, elu_param=elu_param,
+                  scale=scale)
+
+
+# How to call a pair when it is not `fast(*args)`: kernel, *args -> what is compared.
+CALLS = {
+    "sampled_loss": _sampled_loss,                 # keyword-only options
+    "gru_train_forward": _forward_output,
+    "gru_train_backward": _backward_on_own_cache,
+    "gru_sequence_forward": _forward_output,
+    "gru_sequence_backward": _backward_on_own_cache,
+}
+
+_EPS = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def _bce_output_tol(args, dtype):
+    # A logit is a sum of F products: its rounding error grows with the size of the terms,
+    # and so do the gradients' errors (as in test_ncf_kernels.py).
+    phi, h, b, _ = args
+    s = np.abs(phi.astype(np.float64) @ h).max() + abs(b)
+    return _EPS[dtype], _EPS[dtype] * (1.0 + max(s, np.abs(phi).max() + np.abs(h).max()))
+
+
+def _logistic_mf_tol(args, dtype):
+    # As `_bce_output_tol`: the scores' terms p_k q_k set the rounding, the L2 term λ ‖p‖² too.
+    p, q, *_, lam = args
+    size = 1.0 + float(np.abs(p).max() * np.abs(q).max() * p.shape[1])
+    return _EPS[dtype], _EPS[dtype] * size * (1 + lam * size)
+
+
+def _softmax_ce_tol(args, dtype):
+    # float32: a polynomial exp and a float32 sum of each row against NumPy's exp and a
+    # float64 sum. The gradient is at most `scale` in size, so its absolute tolerance follows
+    # scale; the loss (float64 in both) inherits the float32 sum's ~1e-7 error, hence the
+    # floor.
+    return _EPS[dtype], _EPS[dtype] * max(args[2], 0.1)
+
+
+# (rtol, atol) of every float result of a pair, for pairs whose results need more than the
+# default: 1e-5 (float32 arrays) or 1e-12 (float64 arrays), and Python floats equal.
+TOLERANCES = {
+    # The loss is a Python float (summed over unique items with column counts, against a sum
+    # over all columns): the default's tolerance of the arrays, for it too.
+    "sampled_loss": lambda args, dtype: (_EPS[dtype], _EPS[dtype]),
+    "softmax_ce_rows": _softmax_ce_tol,
+    "bce_output": _bce_output_tol,
+    "logistic_mf": _logistic_mf_tol,
+}
+
+
+def _assert_same(fast, ref, what: str, tol: tuple[float, float] | None = None) -> None:
+    """Integers and other values equal; floats within `tol` = (rtol, atol) when given, else
+    within 1e-5 (float32 arrays) or 1e-12 (float64 arrays), and Python floats equal."""
     if isinstance(ref, tuple):
         assert isinstance(fast, tuple) and len(fast) == len(ref), what
         for i, (a, b) in enumerate(zip(fast, ref, strict=True)):
-            _assert_same(a, b, f"{what}[{i}]")
+            _assert_same(a, b, f"{what}[{i}]", tol)
     elif isinstance(ref, np.ndarray):
         assert isinstance(fast, np.ndarray) and fast.shape == ref.shape, what
         if np.issubdtype(ref.dtype, np.floating):
             assert fast.dtype == ref.dtype, what
-            tol = 1e-5 if ref.dtype == np.float32 else 1e-12
-            np.testing.assert_allclose(fast, ref, rtol=tol, atol=tol, err_msg=what)
+            rtol, atol = tol or (_EPS[ref.dtype.type],) * 2
+            np.testing.assert_allclose(fast, ref, rtol=rtol, atol=atol, err_msg=what)
         else:
             np.testing.assert_array_equal(fast, ref, err_msg=what)
+    elif isinstance(ref, float) and tol is not None:
+        assert isinstance(fast, float), what
+        np.testing.assert_allclose(fast, ref, rtol=tol[0], atol=tol[1], err_msg=what)
     else:
         assert fast == ref, what
 
@@ -238,10 +510,14 @@ def test_every_pair_has_a_case():
 @given(data=st.data())
 def test_fast_kernel_matches_reference(pair, dtype, data):
     fast, ref = pair
-    args = data.draw(CASES[fast.__name__](dtype))
+    name = fast.__name__
+    args = data.draw(CASES[name](dtype))
     args_fast, args_ref = copy.deepcopy(args), copy.deepcopy(args)
-    out_fast, out_ref = fast(*args_fast), ref(*args_ref)
-    _assert_same(out_fast, out_ref, f"{fast.__name__} result")
+    call = CALLS.get(name, lambda kernel, *a: kernel(*a))
+    out_fast, out_ref = call(fast, *args_fast), call(ref, *args_ref)
+    tol = TOLERANCES[name](args, dtype) if name in TOLERANCES else None
+    _assert_same(out_fast, out_ref, f"{name} result", tol)
     for i, (a, b) in enumerate(zip(args_fast, args_ref, strict=True)):
         if isinstance(b, np.ndarray):
-            _assert_same(a, b, f"{fast.__name__} argument {i} after the call")
+            _assert_same(a, b, f"{name} argument {i} after the call", tol)
+
