@@ -11,11 +11,15 @@ is set: `CALLS` says how to call a pair (keyword arguments; a backward kernel ru
 cache of its own forward twin; a forward kernel compared without its cache), `TOLERANCES`
 gives the few whose results need it a tolerance of their own (a loss returned as a Python
 float, a polynomial exp, logits whose rounding grows with the size of their terms).
+`test_every_public_twin_is_in_pairs` keeps a new kernel from being left out of `PAIRS`.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import inspect
+import pkgutil
 import sys
 
 import numpy as np
@@ -23,6 +27,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import nprec.kernels
 from nprec.kernels import PAIRS
 from nprec.testing.strategies import seeds
 
@@ -521,3 +526,29 @@ def test_fast_kernel_matches_reference(pair, dtype, data):
         if isinstance(b, np.ndarray):
             _assert_same(a, b, f"{name} argument {i} after the call", tol)
 
+
+# Public `X_ref` functions of nprec.kernels modules that are not the twin of a kernel `X`,
+# each with the reason. Empty: every public `_ref` today is a kernel's twin (the helpers
+# the twins share, like sampling's `_complement_items_ref`, are private).
+NOT_TWINS: dict[str, str] = {}
+
+
+def test_every_public_twin_is_in_pairs():
+    """Every public `X_ref` defined in a module of nprec.kernels is paired with its `X` in
+    PAIRS, so a new kernel cannot be left out of the twin test."""
+    in_pairs = {(fast.__module__, fast.__name__): (fast, ref) for fast, ref in PAIRS}
+    found = set()
+    for info in pkgutil.iter_modules(nprec.kernels.__path__):
+        module = importlib.import_module(f"nprec.kernels.{info.name}")
+        for name, obj in inspect.getmembers(module, callable):
+            if not name.endswith("_ref") or name.startswith("_") or name in NOT_TWINS \
+                    or getattr(obj, "__module__", None) != module.__name__:
+                continue                                    # not defined here, or excluded
+            fast_name = name[: -len("_ref")]
+            key = (module.__name__, fast_name)
+            assert key in in_pairs, f"{module.__name__}.{name}: ({fast_name}, {name}) not in PAIRS"
+            assert in_pairs[key] == (getattr(module, fast_name), obj), f"{key}: other objects"
+            found.add(key)
+    assert found == set(in_pairs), f"PAIRS entries without a public twin: {set(in_pairs) - found}"
+    # An excluded name must not hide a kernel's twin.
+    assert not {name[: -len("_ref")] for name in NOT_TWINS} & {f.__name__ for f, _ in PAIRS}
