@@ -19,6 +19,9 @@ per epoch, then the throughput of the dense products.
    bound), and the sparse input layer's two products, in GFLOP/s (2 flops per multiply-add;
    for the sparse layer, nnz · H multiply-adds per product).
 
+After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
+pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
+
 torch is an optional extra (`pip install nprec[bench]`).
 """
 
@@ -33,6 +36,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import scipy.sparse as sp
+from _result import print_result
 
 from nprec.data import binarize, k_core, read_interactions, strong_generalization
 from nprec.layers import dense_backward, dense_forward
@@ -50,6 +54,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 ML1M = (Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m" / "ratings_partial"
         / "ml-1m.ratings_known.tsv.gz")
+NAMES = {"multvae": "Mult-VAE", "multdae": "Mult-DAE"}
 
 
 class TorchAE(torch.nn.Module if torch else object):
@@ -168,7 +173,7 @@ def _clock():
     return time.perf_counter(), time.process_time()
 
 
-def time_epochs(train, name: str, rounds: int) -> None:
+def time_epochs(train, name: str, rounds: int) -> dict[str, tuple[float, float]]:
     """Alternate whole epochs of nprec and the twin; median wall and CPU seconds."""
     vae = name == "multvae"
     model = _model(name, train.n_items, np.float32)
@@ -212,6 +217,7 @@ def time_epochs(train, name: str, rounds: int) -> None:
           f"{med['torch'][0]:.2f} s ({med['torch'][1]:.2f} CPU s); ratio nprec/PyTorch "
           f"{med['nprec'][0] / med['torch'][0]:.2f} wall, "
           f"{med['nprec'][1] / med['torch'][1]:.2f} CPU   [wall per epoch: {per}]")
+    return med
 
 
 def _best(fn, reps: int = 7) -> float:
@@ -281,8 +287,11 @@ def main() -> None:
     train = load_train(Path(args.data))
     print(f"ML-1M training users: {train.n_users}, items {train.n_items}, "
           f"interactions {train.nnz}")
-    for name in args.models.split(","):
-        time_epochs(train, name, args.rounds)
+    medians = {name: time_epochs(train, name, args.rounds) for name in args.models.split(",")}
+    data = Path(args.data).name.removesuffix(".gz").removesuffix(".tsv")
+    for name, med in medians.items():
+        print_result(NAMES[name], data, args.threads, med["nprec"][0], "torch-twin",
+                     med["torch"][0], "wall")
     throughput(train)
 
 

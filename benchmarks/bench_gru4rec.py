@@ -27,6 +27,9 @@
    times N steps per epoch instead of whole epochs and scales to the epoch's step count
    (the official code cannot be cut short: it always runs whole epochs).
 
+After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
+pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
+
 torch is an optional extra (`pip install nprec[bench]`); the official code also needs pandas
 (< 3: it passes a pandas Series to torch.tensor) and NumPy-1 float32 arithmetic in its
 `compatibility_mode` init, which this script restores by casting that init to float32.
@@ -47,6 +50,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from _result import print_result
 
 from nprec.config import convert
 from nprec.data.containers import Sessions
@@ -373,6 +377,11 @@ def run_speed(args) -> None:
                  f"{cpu / med['nprec'][1]:.2f}x its CPU time") if "nprec" in med else ""
         print(f"  {name:9s} {wall:8.2f} s/epoch (cpu {cpu:7.2f} s)  "
               f"{n_events / wall:8.0f} events/s{ratio}")
+    if "nprec" in med:
+        for name, other in (("twin", "torch-twin"), ("official", "official")):
+            if name in med:
+                print_result(f"GRU4Rec({cfg.loss})", args.data, args.threads, med["nprec"][0],
+                             other, med[name][0], "wall")
 
 
 def main() -> None:

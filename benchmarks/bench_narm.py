@@ -20,6 +20,9 @@
    Seconds per epoch are the mean seconds per batch times the epoch's batch count
    (`--batches 0` times a whole epoch).
 
+After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
+pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
+
 torch is an optional extra (`pip install nprec[bench]`).
 """
 
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from _result import print_result
 
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
@@ -148,7 +152,9 @@ def check_against_twin() -> None:
         sys.exit("check FAILED: nprec and the PyTorch twin disagree")
 
 
-def time_side_by_side(sessions: Sessions, n_batches: int, clock, block: int = 5) -> None:
+def time_side_by_side(sessions: Sessions, n_batches: int, clock,
+                      block: int = 5) -> dict[str, float]:
+    """Seconds per epoch of nprec and the two twins (module docstring), batches alternating."""
     cfg = narm.Config()
     model = narm.Model(cfg, 0, sessions.n_items, rng=np.random.default_rng(0))
     epoch = model.batches(sessions, np.random.default_rng(1))
@@ -205,6 +211,7 @@ def time_side_by_side(sessions: Sessions, n_batches: int, clock, block: int = 5)
         mean = np.mean(ts)
         print(f"  {name:11s} {1e3 * mean:8.1f} ms/batch  {mean * total:8.1f} s/epoch"
               + ("" if name == "nprec" else f"   nprec / {name} = {ours / mean:.2f}"))
+    return {name: float(np.mean(ts)) * total for name, ts in times.items()}
 
 
 def main() -> None:
@@ -231,7 +238,9 @@ def main() -> None:
         check_against_twin()
     name = args.data if (args.data == "synthetic" or (DATA / args.data).is_dir()) else "synthetic"
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    time_side_by_side(load_sessions(name), args.batches, clock)
+    epochs = time_side_by_side(load_sessions(name), args.batches, clock)
+    for key, other in (("torch same", "torch-twin-same"), ("torch port", "torch-twin-port")):
+        print_result("NARM", name, args.threads, epochs["nprec"], other, epochs[key], args.clock)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@
    epoch). Threads: PyTorch's intra-op threads, Numba's threads and NumPy's OpenBLAS
    threads are all set to `--threads` (OpenBLAS to `--blas-threads` if given).
 
+After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
+pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
+
 torch is an optional extra (`pip install nprec[bench]`).
 """
 
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from _result import print_result
 
 from nprec.data import read_interactions
 from nprec.data.synthetic import synthetic_interactions
@@ -47,6 +51,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m" / "loo_split"
 MODULES = {"gmf": gmf, "mlp": mlp, "neumf": neumf}
+NAMES = {"gmf": "GMF", "mlp": "MLP", "neumf": "NeuMF"}
 
 
 def openblas_threads(n: int | None = None) -> str:
@@ -164,8 +169,10 @@ def check_against_twins() -> None:
     torch.set_default_dtype(torch.float32)
 
 
-def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 200) -> None:
+def time_side_by_side(train, kinds: list[str], steps: int, clock,
+                      block: int = 200) -> dict[str, tuple[float, float]]:
     """Seconds per epoch of nprec and the PyTorch twin, blocks of steps alternating."""
+    epochs = {}
     print(f"\n{'model':6s} {'steps':>6s} {'nprec s/epoch':>14s} {'torch s/epoch':>14s} "
           f"{'ratio':>6s} {'nprec ex/s':>11s} {'torch ex/s':>11s}")
     for kind in kinds:
@@ -200,6 +207,8 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 2
         ours, theirs = spent["nprec"] * scale, spent["torch"] * scale
         print(f"{kind:6s} {n:6d} {ours:14.1f} {theirs:14.1f} {ours / theirs:6.2f} "
               f"{examples / ours:11.0f} {examples / theirs:11.0f}", flush=True)
+        epochs[kind] = (ours, theirs)
+    return epochs
 
 
 def main() -> None:
@@ -230,7 +239,10 @@ def main() -> None:
         train, _ = read_interactions(Path(args.data) / "ml-1m.loo.train.tsv.gz")
     print(f"data: {train.n_users} users, {train.n_items} items, {train.nnz} training pairs")
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    time_side_by_side(train, args.models.split(","), args.steps, clock)
+    epochs = time_side_by_side(train, args.models.split(","), args.steps, clock)
+    data = "synthetic" if args.data == "synthetic" else "/".join(Path(args.data).parts[-2:])
+    for kind, (ours, theirs) in epochs.items():
+        print_result(NAMES[kind], data, args.threads, ours, "torch-twin", theirs, args.clock)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@
 Each benchmark runs as its own process (so one's thread pools and caches do not colour the
 next), with the same thread count for BLAS, Numba and PyTorch. RESULTS.md records the
 machine (CPU model, cores, load average before each run), the library versions, and for
-every benchmark the exact command and its full output. Every speed figure in the README and
-the docs is a ratio measured side by side inside one of these runs.
+every benchmark the exact command and its full output. At the top, after the machine, a table
+gathers the `RESULT` lines the model benchmarks print (benchmarks/_result.py): per model and
+data set, nprec's seconds per epoch, the other contender's, and their ratio. Every speed
+figure in the README and the docs is a ratio measured side by side inside one of these runs.
 
 Benchmarks that need data under ../shared/data (or NPREC_DATA) are skipped with a line
 saying so when it is absent; the PyTorch columns need the optional `bench` extra
@@ -26,6 +28,8 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+
+from _result import parse_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -93,6 +97,38 @@ def load() -> str:
         return "unknown"
 
 
+COLUMNS = ("benchmark", "model", "data", "threads", "nprec s/epoch", "compared with",
+           "its s/epoch", "ratio", "clock")
+
+
+def _number(text: str) -> str:
+    """A seconds or ratio figure for the table, to about three significant digits."""
+    try:
+        x = float(text)
+    except ValueError:
+        return text
+    if x != x:
+        return "n/a"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
+
+
+def results_table(results: list[tuple[str, dict[str, str]]]) -> list[str]:
+    """Markdown lines of the table of (benchmark name, parsed RESULT line) pairs."""
+    if not results:
+        return ["No model benchmark has reported a timing yet.", ""]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(
+        "---:" if c in ("threads", "nprec s/epoch", "its s/epoch", "ratio") else "---"
+        for c in COLUMNS) + "|"]
+    for name, r in results:
+        get = r.get
+        cells = [name, get("model", "?"), get("data", "?"), get("threads", "?"),
+                 _number(get("nprec_s", "?")), get("other", "?"), _number(get("other_s", "?")),
+                 _number(get("ratio", "?")), get("clock", "?")]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines + ["", "ratio = nprec's seconds per epoch / the other's (below 1: nprec is "
+                    "faster); each row's two figures come from the same run, alternating.", ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
@@ -109,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         env[var] = str(args.threads)
 
     started = datetime.datetime.now(datetime.timezone.utc)
-    lines = [
+    header = [
         "# Benchmark results",
         "",
         f"Written by `python benchmarks/run_all.py {' '.join(argv or sys.argv[1:])}`".rstrip()
@@ -124,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         "measured side by side inside one run and are what the docs quote",
         "",
     ]
+    results: list[tuple[str, dict[str, str]]] = []
+    lines: list[str] = []            # the per-benchmark sections
+
+    def write() -> None:
+        summary = ["## Seconds per epoch", "", *results_table(results)]
+        Path(args.out).write_text("\n".join(header + summary + lines) + "\n")
+
     for name, arguments, needs in benchmarks(args.threads, args.official, args.quick):
         if args.only and name not in args.only:
             continue
@@ -143,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         output = proc.stdout.rstrip()
         if proc.returncode != 0:
             output += f"\n[exit status {proc.returncode}]\n" + proc.stderr.rstrip()[-3000:]
+        results += [(name, r) for r in parse_results(proc.stdout)]
         lines += [f"load average before: {before}; took {seconds:.0f} s", "", "```",
                   output, "```", ""]
         print(f"{name}: done in {seconds:.0f} s (exit {proc.returncode})", flush=True)
-        Path(args.out).write_text("\n".join(lines) + "\n")   # partial results survive a crash
-    Path(args.out).write_text("\n".join(lines) + "\n")
+        write()                                             # partial results survive a crash
+    write()
     print(f"wrote {args.out}")
     return 0
 
