@@ -19,7 +19,9 @@ status 130.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from nprec import __version__
@@ -128,9 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (`kill`, a batch scheduler's stop) ends a run as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     parser = build_parser()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # A job started in the background of a script ignores SIGINT, so `kill` (SIGTERM)
+        # is how it gets stopped: keep last.npz and say how to resume, as for Ctrl-C.
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -148,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -79,6 +81,24 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["test"] == full["test"]
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, monkeypatch, capsys):
+    # A run in the background of a script ignores SIGINT; `kill` sends SIGTERM, which must
+    # keep last.npz and point at --resume, not kill the process mid-write.
+    def terminate_in_epoch_2(line: str) -> None:
+        if line.startswith("epoch   2"):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    out = tmp_path / "killed"
+    monkeypatch.setattr(commands, "_log", terminate_in_epoch_2)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["train", "mf", "--out", str(out), "--epochs", "4",
+                 *[a for a in SMALL if a != "--quiet"]]) == 130
+    assert signal.getsignal(signal.SIGTERM) is before          # handler restored
+    assert "continue with: nprec train --resume" in capsys.readouterr().err
+    assert load_checkpoint(out / "last.npz").meta["fit_state"]["epoch"] == 1
+    assert not (out / "results.json").exists()
 
 
 def test_existing_non_empty_out_is_never_overwritten(tmp_path, capsys):
