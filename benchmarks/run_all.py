@@ -129,6 +129,19 @@ def results_table(results: list[tuple[str, dict[str, str]]]) -> list[str]:
                     "faster); each row's two figures come from the same run, alternating.", ""]
 
 
+def old_sections(text: str, names: list[str]) -> dict[str, list[str]]:
+    """The per-benchmark sections (`## name` up to the next one) of an earlier RESULTS.md."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+            current = sections.setdefault(name, []) if name in names else None
+        if current is not None:
+            current.append(line)
+    return sections
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
@@ -137,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true",
                         help="shorter timings (NCF epochs scaled from 300 steps, no 20M file)")
+    parser.add_argument("--update", action="store_true",
+                        help="with --only: rerun those benchmarks and keep the other sections "
+                             "of an existing --out file (each section states when it ran)")
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
@@ -160,19 +176,27 @@ def main(argv: list[str] | None = None) -> int:
         "measured side by side inside one run and are what the docs quote",
         "",
     ]
-    results: list[tuple[str, dict[str, str]]] = []
-    lines: list[str] = []            # the per-benchmark sections
+    plan = benchmarks(args.threads, args.official, args.quick)
+    # The per-benchmark sections in plan order: kept from the old file (--update) or rerun.
+    sections: dict[str, list[str]] = {}
+    if args.update and Path(args.out).exists():
+        sections = old_sections(Path(args.out).read_text(), [name for name, _, _ in plan])
+        header.insert(3, "Sections not rerun by that command keep their earlier output; each "
+                         "states when it ran.\n")
 
     def write() -> None:
+        results = [(name, r) for name, _, _ in plan if name in sections
+                   for r in parse_results("\n".join(sections[name]))]
+        body = [line for name, _, _ in plan if name in sections for line in sections[name]]
         summary = ["## Seconds per epoch", "", *results_table(results)]
-        Path(args.out).write_text("\n".join(header + summary + lines) + "\n")
+        Path(args.out).write_text("\n".join(header + summary + body) + "\n")
 
-    for name, arguments, needs in benchmarks(args.threads, args.official, args.quick):
+    for name, arguments, needs in plan:
         if args.only and name not in args.only:
             continue
         command = ["python", f"benchmarks/{arguments[0]}", *arguments[1:]]
         shown = " ".join(command)
-        lines += [f"## {name}", "", f"`{shown}`", ""]
+        lines = sections[name] = [f"## {name}", "", f"`{shown}`", ""]
         if needs and not Path(needs).exists():
             lines += [f"skipped: {needs} not found", ""]
             print(f"{name}: skipped ({needs} not found)", flush=True)
@@ -186,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         output = proc.stdout.rstrip()
         if proc.returncode != 0:
             output += f"\n[exit status {proc.returncode}]\n" + proc.stderr.rstrip()[-3000:]
-        results += [(name, r) for r in parse_results(proc.stdout)]
-        lines += [f"load average before: {before}; took {seconds:.0f} s", "", "```",
-                  output, "```", ""]
+        when = datetime.datetime.now(datetime.timezone.utc)
+        lines += [f"run {when:%Y-%m-%d %H:%M} UTC; load average before: {before}; "
+                  f"took {seconds:.0f} s", "", "```", output, "```", ""]
         print(f"{name}: done in {seconds:.0f} s (exit {proc.returncode})", flush=True)
         write()                                             # partial results survive a crash
     write()
