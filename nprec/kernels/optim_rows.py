@@ -102,11 +102,18 @@ def adagrad_rows(P: np.ndarray, acc: np.ndarray, mom: np.ndarray, rows: np.ndarr
                  G: np.ndarray, lr: float, momentum: float, eps: float) -> None:
     """Adagrad(+momentum) on the touched rows, in one pass; same contract as the twin."""
     _check_rows(P, rows, G, acc, *((mom,) if momentum else ()))
-    _adagrad_rows(P, acc, mom, rows, G, lr, momentum, eps)
+    # The hyperparameters in the parameter's own precision: float32 tables are updated in
+    # float32 arithmetic, as the NumPy twin does (NumPy keeps Python floats weak), and the
+    # loop vectorises over twice as many lanes as in float64.
+    real = P.dtype.type
+    if momentum != 0.0:
+        _adagrad_momentum_rows(P, acc, mom, rows, G, real(lr), real(momentum), real(eps))
+    else:
+        _adagrad_plain_rows(P, acc, rows, G, real(lr), real(eps))
 
 
 @njit(cache=True)
-def _adagrad_rows(P, acc, mom, rows, G, lr, momentum, eps):
+def _adagrad_plain_rows(P, acc, rows, G, lr, eps):
     # Serial on purpose (see the module docstring).
     for k in range(rows.size):
         r = rows[k]
@@ -114,10 +121,20 @@ def _adagrad_rows(P, acc, mom, rows, G, lr, momentum, eps):
             g = G[k, d]
             a = acc[r, d] + g * g
             acc[r, d] = a
-            step = -lr * g / np.sqrt(a + eps)
-            if momentum != 0.0:
-                step = momentum * mom[r, d] + step
-                mom[r, d] = step
+            P[r, d] -= lr * g / np.sqrt(a + eps)
+
+
+@njit(cache=True)
+def _adagrad_momentum_rows(P, acc, mom, rows, G, lr, momentum, eps):
+    # Serial on purpose (see the module docstring).
+    for k in range(rows.size):
+        r = rows[k]
+        for d in range(P.shape[1]):
+            g = G[k, d]
+            a = acc[r, d] + g * g
+            acc[r, d] = a
+            step = momentum * mom[r, d] - lr * g / np.sqrt(a + eps)
+            mom[r, d] = step
             P[r, d] += step
 
 
@@ -151,18 +168,21 @@ def adam_rows(P: np.ndarray, m: np.ndarray, v: np.ndarray, rows: np.ndarray, G: 
     if t < 1:
         raise ValueError(f"adam_rows: step count t={t} must be >= 1")
     bc1, bc2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
-    _adam_rows(P, m, v, rows, G, lr / bc1, np.sqrt(bc2), beta1, beta2, eps)
+    real = P.dtype.type          # float32 tables in float32 arithmetic (see adagrad_rows)
+    _adam_rows(P, m, v, rows, G, real(lr / bc1), real(np.sqrt(bc2)), real(beta1),
+               real(1.0 - beta1), real(beta2), real(1.0 - beta2), real(eps))
 
 
 @njit(cache=True)
-def _adam_rows(P, m, v, rows, G, step_size, sqrt_bc2, beta1, beta2, eps):
+def _adam_rows(P, m, v, rows, G, step_size, sqrt_bc2, beta1, one_minus_beta1, beta2,
+               one_minus_beta2, eps):
     # Serial on purpose (see the module docstring).
     for k in range(rows.size):
         r = rows[k]
         for d in range(P.shape[1]):
             g = G[k, d]
-            mr = beta1 * m[r, d] + (1.0 - beta1) * g
-            vr = beta2 * v[r, d] + (1.0 - beta2) * g * g
+            mr = beta1 * m[r, d] + one_minus_beta1 * g
+            vr = beta2 * v[r, d] + one_minus_beta2 * g * g
             m[r, d] = mr
             v[r, d] = vr
             P[r, d] -= step_size * mr / (np.sqrt(vr) / sqrt_bc2 + eps)
