@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_cases import csr_case
 
 from nprec.kernels.autoencoders import (
     csr_matmul,
@@ -15,20 +15,8 @@ from nprec.kernels.autoencoders import (
     csr_t_matmul,
     csr_t_matmul_ref,
 )
-from nprec.testing.strategies import seeds
 
 DTYPES = [np.float32, np.float64]
-
-
-@st.composite
-def csr_case(draw, dtype):
-    """X (B, V) CSR with empty rows and empty columns likely, plus W (V, H) and dY (B, H)."""
-    rng = np.random.default_rng(draw(seeds))
-    B, V, H = draw(st.integers(1, 7)), draw(st.integers(1, 9)), draw(st.integers(1, 20))
-    density = draw(st.sampled_from([0.0, 0.2, 0.6, 1.0]))
-    X = sp.csr_array((rng.random((B, V)) < density) * rng.standard_normal((B, V)))
-    return (X.indptr, X.indices, X.data.astype(dtype), rng.standard_normal((V, H)).astype(dtype),
-            rng.standard_normal((B, H)).astype(dtype), V)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

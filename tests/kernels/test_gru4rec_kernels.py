@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_cases import gru_train_case, sampled_loss_case, session_state_case
 
 from nprec.kernels import gru4rec, gru4rec_step
 from nprec.kernels.gru4rec import LOSSES, sampled_loss, sampled_loss_ref
@@ -26,28 +27,8 @@ from nprec.kernels.gru4rec_step import (
     session_state_ref,
 )
 from nprec.testing import numerical_grad
-from nprec.testing.strategies import seeds
 
 RTOL = {np.float32: 2e-5, np.float64: 1e-12}
-
-
-@st.composite
-def sampled_case(draw, dtype=np.float64):
-    """(S, by, cols, log_q, loss, elu, bpreg): few items, so columns repeat items; some items
-    of the block are not columns at all (read only as inputs)."""
-    rng = np.random.default_rng(draw(seeds))
-    loss = draw(st.sampled_from(LOSSES))
-    B = draw(st.integers(1, 5))
-    K = draw(st.integers(2, 8))
-    extra = draw(st.integers(0 if loss in ("cross-entropy", "top1", "bpr") or B >= 2 else 1, 9))
-    used = draw(st.integers(1, K))                      # items K-used.. are input-only
-    cols = rng.integers(0, used, B + extra)
-    S = (draw(st.sampled_from([0.5, 3.0])) * rng.standard_normal((B, K))).astype(dtype)
-    by = rng.standard_normal(K).astype(dtype)
-    log_q = rng.standard_normal(cols.size) if loss == "cross-entropy" and rng.random() < .7 \
-        else None
-    elu = draw(st.sampled_from([0.0, 0.5, 1.0]))
-    return S, by, cols, log_q, loss, elu, float(rng.uniform(0, 2))
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
@@ -55,7 +36,7 @@ def sampled_case(draw, dtype=np.float64):
 @settings(max_examples=40)
 @given(data=st.data())
 def test_sampled_loss_matches_the_library_losses_on_all_columns(parallel, dtype, data):
-    S, by, cols, log_q, loss, elu, bpreg = data.draw(sampled_case(dtype))
+    S, by, cols, log_q, loss, elu, bpreg = data.draw(sampled_loss_case(dtype))
     kw = dict(log_q=log_q, bpreg=bpreg, elu_param=elu, scale=0.25)
     with patch.object(gru4rec, "PARALLEL_MIN_SIZE", 0 if parallel else 1 << 30):
         total, dS = sampled_loss(S, by, cols, loss, **kw)
@@ -68,7 +49,7 @@ def test_sampled_loss_matches_the_library_losses_on_all_columns(parallel, dtype,
 
 
 @settings(max_examples=40)
-@given(case=sampled_case())
+@given(case=sampled_loss_case())
 def test_sampled_loss_gradient_against_finite_differences(case):
     S, by, cols, log_q, loss, elu, bpreg = case
     kw = dict(log_q=log_q, bpreg=bpreg, elu_param=elu, scale=0.5)
@@ -133,19 +114,8 @@ def test_sampled_loss_rejects_impossible_layouts():
         sampled_loss(S, np.zeros(4), np.array([0, 1, 2]), "xe")
 
 
-@st.composite
-def state_case(draw):
-    rng = np.random.default_rng(draw(seeds))
-    N = draw(st.integers(1, 30))
-    items = rng.integers(0, draw(st.integers(1, 6)), N)      # few items: repeats
-    B = draw(st.integers(1, 6))
-    pos = rng.integers(0, N, B)
-    starts = np.array([rng.integers(0, p + 1) for p in pos])
-    return items, starts, pos, draw(st.sampled_from([0.0, 1e-200, 0.3, 0.9, 1.0]))
-
-
 @settings(max_examples=60)
-@given(case=state_case())
+@given(case=session_state_case())
 def test_session_state_matches_its_twin_and_definition(case):
     items, starts, pos, decay = case
     indptr, ids, w = session_state(items, starts, pos, decay)
@@ -173,29 +143,13 @@ def test_session_state_rejects_bad_rows():
         session_state(np.array([1, 2]), np.array([0]), np.array([1]), 1.5)
 
 
-@st.composite
-def gru_case(draw, dtype):
-    rng = np.random.default_rng(draw(seeds))
-    B, D, H = draw(st.integers(1, 5)), draw(st.integers(1, 6)), draw(st.integers(1, 5))
-    given = draw(st.booleans())                    # the one-hot mode passes a = x W itself
-    x = rng.standard_normal((B, 3 * H if given else D)).astype(dtype)
-    h_prev = np.tanh(rng.standard_normal((B, H))).astype(dtype)
-    W = None if given else (0.5 * rng.standard_normal((D, 3 * H))).astype(dtype)
-    U_zr = (0.5 * rng.standard_normal((H, 2 * H))).astype(dtype)
-    U_h = (0.5 * rng.standard_normal((H, H))).astype(dtype)
-    b = (0.1 * rng.standard_normal(3 * H)).astype(dtype)
-    mask = None if draw(st.booleans()) else (
-        (rng.random((B, H)) < 0.7) / dtype(0.7)).astype(dtype)
-    return x, h_prev, W, U_zr, U_h, b, mask, rng.standard_normal((B, H)).astype(dtype)
-
-
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @settings(max_examples=30)
 @given(data=st.data())
 def test_gru_train_step_matches_the_gru_layer(parallel, dtype, data):
     """The fused no-BPTT step against nprec.layers' GRU step + dropout."""
-    x, h_prev, W, U_zr, U_h, b, mask, dout = data.draw(gru_case(dtype))
+    x, h_prev, W, U_zr, U_h, b, mask, dout = data.draw(gru_train_case(dtype))
     with patch.object(gru4rec_step, "PARALLEL_MIN_SIZE", 0 if parallel else 1 << 30):
         out, cache = gru_train_forward(x, h_prev, W, U_zr, U_h, b, mask)
         grads = gru_train_backward(dout, cache)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_cases import gru_sequence_case, softmax_ce_case
 
 from nprec.kernels.narm import (
     bilinear_scores_into,
@@ -26,32 +27,14 @@ from nprec.kernels.narm_gru import (
     gru_sequence_forward,
     gru_sequence_forward_ref,
 )
-from nprec.testing.strategies import seeds
 
 DTYPES = [np.float32, np.float64]
-
-
-@st.composite
-def logits_case(draw, dtype):
-    rng = np.random.default_rng(draw(seeds))
-    B, V = draw(st.integers(1, 6)), draw(st.integers(1, 70))
-    spread = draw(st.sampled_from([1e-3, 1.0, 10.0, 100.0, 1e3]))
-    shift = draw(st.sampled_from([0.0, -50.0, 30.0]))
-    logits = (shift + spread * rng.standard_normal((B, V))).astype(dtype)  # (B, V)
-    if draw(st.booleans()):                       # repeated values: ties at the max
-        logits[:, rng.integers(0, V, V)] = logits[:, :1]
-    if draw(st.booleans()):
-        logits[rng.random((B, V)) < 0.2] = -np.inf
-    targets = rng.integers(0, V, B)
-    logits[np.arange(B), targets] = np.where(np.isinf(logits[np.arange(B), targets]),
-                                             0.0, logits[np.arange(B), targets])
-    return logits, targets, float(draw(st.sampled_from([1.0, 0.25, 1.0 / 512])))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
 def test_softmax_ce_rows_matches_its_twin(dtype, data):
-    logits, targets, scale = data.draw(logits_case(dtype))
+    logits, targets, scale = data.draw(softmax_ce_case(dtype))
     fast_grad, ref_grad = logits.copy(), logits.copy()
     fast_loss = softmax_ce_rows(fast_grad, targets, scale)
     ref_loss = softmax_ce_rows_ref(ref_grad, targets, scale)
@@ -103,28 +86,10 @@ def test_bad_arguments_are_refused():
         softmax_ce_rows(np.zeros((2, 3), np.float16), np.array([0, 1]), 1.0)
 
 
-@st.composite
-def gru_case(draw, dtype):
-    """A padded batch: sorted longest first (NARM's layout) or in any order, holes allowed."""
-    rng = np.random.default_rng(draw(seeds))
-    B, T, D, H = (draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
-                  draw(st.integers(1, 5)))
-    lengths = rng.integers(0, T + 1, B)
-    if draw(st.booleans()):
-        lengths = np.sort(lengths)[::-1]
-    mask = np.arange(T)[None, :] < lengths[:, None]                     # (B, T)
-    if draw(st.booleans()):
-        mask &= rng.random((B, T)) < 0.8                                # holes: any mask
-    args = [rng.standard_normal(s).astype(dtype) for s in
-            ((B, T, D), (B, H), (D, 3 * H), (H, 2 * H), (H, H), (3 * H,))]
-    x, h0, W, U_zr, U_h, b = args
-    return x, mask, h0, W, U_zr, U_h, b, rng.standard_normal((B, T, H)).astype(dtype)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
 def test_gru_sequence_matches_the_gru_layer(dtype, data):
-    *args, dhs = data.draw(gru_case(dtype))
+    *args, dhs = data.draw(gru_sequence_case(dtype))
     hs, cache = gru_sequence_forward(*args)
     hs_ref, cache_ref = gru_sequence_forward_ref(*args)
     tol = 2e-5 if dtype == np.float32 else 1e-12

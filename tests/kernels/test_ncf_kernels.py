@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_cases import bce_output_case, logistic_mf_case
 
 from nprec.kernels.ncf import (
     add_bias_relu,
@@ -27,22 +28,10 @@ from nprec.testing.strategies import seeds
 DTYPES = [np.float32, np.float64]
 
 
-@st.composite
-def output_case(draw, dtype):
-    rng = np.random.default_rng(draw(seeds))
-    B, F = draw(st.integers(1, 9)), draw(st.integers(1, 12))
-    scale = draw(st.sampled_from([1e-3, 1.0, 30.0, 1e4]))
-    phi = (scale * rng.standard_normal((B, F))).astype(dtype)           # (B, F)
-    h = rng.standard_normal(F).astype(dtype)                            # (F,)
-    labels = (rng.integers(0, 2, B) if draw(st.booleans())
-              else rng.random(B)).astype(dtype)                          # (B,)
-    return phi, h, float(rng.standard_normal()), labels
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
 def test_bce_output_matches_its_twin(dtype, data):
-    phi, h, b, labels = data.draw(output_case(dtype))
+    phi, h, b, labels = data.draw(bce_output_case(dtype))
     fast = bce_output(phi, h, b, labels)
     ref = bce_output_ref(phi, h, b, labels)
     rtol = 2e-5 if dtype == np.float32 else 1e-12
@@ -76,22 +65,10 @@ def test_bce_output_rejects_mismatched_shapes():
         bce_output_ref(np.zeros((3, 2)), np.zeros(2), 0.0, np.zeros(2))
 
 
-@st.composite
-def mf_case(draw, dtype):
-    rng = np.random.default_rng(draw(seeds))
-    B, D = draw(st.integers(1, 9)), draw(st.integers(1, 8))
-    scale = draw(st.sampled_from([1e-2, 1.0, 30.0]))
-    p, q = (scale * rng.standard_normal((2, B, D))).astype(dtype)       # (B, D) each
-    b_u, b_i = rng.standard_normal((2, B)).astype(dtype)                # (B,) each
-    labels = rng.integers(0, 2, B).astype(dtype)                        # (B,)
-    lam = draw(st.sampled_from([0.0, 0.005, 1.0]))
-    return p, q, b_u, b_i, float(rng.standard_normal()), labels, lam
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
 def test_logistic_mf_matches_its_twin(dtype, data):
-    p, q, b_u, b_i, b, labels, lam = data.draw(mf_case(dtype))
+    p, q, b_u, b_i, b, labels, lam = data.draw(logistic_mf_case(dtype))
     fast = logistic_mf(p, q, b_u, b_i, b, labels, lam)
     ref = logistic_mf_ref(p, q, b_u, b_i, b, labels, lam)
     rtol = 2e-5 if dtype == np.float32 else 1e-12

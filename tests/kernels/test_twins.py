@@ -26,6 +26,16 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_cases import (
+    bce_output_case,
+    csr_case,
+    gru_sequence_case,
+    gru_train_case,
+    logistic_mf_case,
+    sampled_loss_case,
+    session_state_case,
+    softmax_ce_case,
+)
 
 import nprec.kernels
 from nprec.kernels import PAIRS
@@ -220,63 +230,32 @@ def parsing_case(draw, dtype):
 # -- the model kernels (shapes as in tests/kernels/test_*_kernels.py, smaller) -------------
 
 
-@st.composite
-def csr_product_case(draw, dtype):
-    """X (B, V) as CSR arrays, empty rows and columns likely, and a dense (V, H) or (B, H)."""
-    import scipy.sparse as sp
-
-    rng = np.random.default_rng(draw(seeds))
-    B, V, H = draw(st.integers(1, 7)), draw(st.integers(1, 9)), draw(st.integers(1, 12))
-    density = draw(st.sampled_from([0.0, 0.2, 0.6, 1.0]))
-    X = sp.csr_array((rng.random((B, V)) < density) * rng.standard_normal((B, V)))
-    return X.indptr, X.indices, X.data.astype(dtype), B, V, H, rng
+# The model kernels' strategies live in tests/kernel_cases.py (shared with each kernel's own
+# test file); these adapt their tuples to the kernels' argument order.
 
 
 @st.composite
 def csr_matmul_case(draw, dtype):
-    indptr, indices, data, _, V, H, rng = draw(csr_product_case(dtype))
-    return indptr, indices, data, rng.standard_normal((V, H)).astype(dtype)
+    indptr, indices, data, W, _, _ = draw(csr_case(dtype))
+    return indptr, indices, data, W
 
 
 @st.composite
 def csr_t_matmul_case(draw, dtype):
-    indptr, indices, data, B, V, H, rng = draw(csr_product_case(dtype))
-    return indptr, indices, data, rng.standard_normal((B, H)).astype(dtype), V
+    indptr, indices, data, _, dY, V = draw(csr_case(dtype))
+    return indptr, indices, data, dY, V
 
 
 @st.composite
-def sampled_loss_case(draw, dtype):
-    """(S, by, cols, loss, log_q, bpreg, elu_param, scale): few items, so columns repeat
-    items, and some items are read only as inputs (no column)."""
-    from nprec.kernels.gru4rec import LOSSES
-
-    rng = np.random.default_rng(draw(seeds))
-    loss = draw(st.sampled_from(LOSSES))
-    B, K = draw(st.integers(1, 5)), draw(st.integers(2, 8))
-    extra = draw(st.integers(0 if loss in ("cross-entropy", "top1", "bpr") or B >= 2 else 1, 9))
-    cols = rng.integers(0, draw(st.integers(1, K)), B + extra)         # (M,)
-    S = (draw(st.sampled_from([0.5, 3.0])) * rng.standard_normal((B, K))).astype(dtype)
-    by = rng.standard_normal(K).astype(dtype)                          # (K,)
-    log_q = rng.standard_normal(cols.size) if loss == "cross-entropy" and draw(st.booleans()) \
-        else None
-    return (S, by, cols, loss, log_q, float(rng.uniform(0, 2)),
-            draw(st.sampled_from([0.0, 0.5, 1.0])), draw(st.sampled_from([1.0, 0.25])))
+def sampled_loss_args(draw, dtype):
+    """(S, by, cols, loss, log_q, bpreg, elu_param, scale), as `sampled_loss` takes them."""
+    S, by, cols, log_q, loss, elu, bpreg = draw(sampled_loss_case(dtype))
+    return S, by, cols, loss, log_q, bpreg, elu, draw(st.sampled_from([1.0, 0.25]))
 
 
 @st.composite
-def gru_train_case(draw, dtype):
-    """(x or a, h_prev, W or None, U_zr, U_h, b, mask or None, dout)."""
-    rng = np.random.default_rng(draw(seeds))
-    B, D, H = draw(st.integers(1, 5)), draw(st.integers(1, 6)), draw(st.integers(1, 5))
-    given_a = draw(st.booleans())                  # the one-hot mode passes a = x W itself
-    x = rng.standard_normal((B, 3 * H if given_a else D)).astype(dtype)
-    h_prev = np.tanh(rng.standard_normal((B, H))).astype(dtype)
-    W = None if given_a else (0.5 * rng.standard_normal((D, 3 * H))).astype(dtype)
-    U_zr = (0.5 * rng.standard_normal((H, 2 * H))).astype(dtype)
-    U_h = (0.5 * rng.standard_normal((H, H))).astype(dtype)
-    b = (0.1 * rng.standard_normal(3 * H)).astype(dtype)
-    mask = None if draw(st.booleans()) else ((rng.random((B, H)) < 0.7) / 0.7).astype(dtype)
-    return x, h_prev, W, U_zr, U_h, b, mask, rng.standard_normal((B, H)).astype(dtype)
+def session_state_args(draw, dtype):
+    return draw(session_state_case())
 
 
 @st.composite
@@ -285,32 +264,8 @@ def gru_train_forward_case(draw, dtype):
 
 
 @st.composite
-def session_state_case(draw, dtype):
-    rng = np.random.default_rng(draw(seeds))
-    N, B = draw(st.integers(1, 30)), draw(st.integers(1, 6))
-    items = rng.integers(0, draw(st.integers(1, 6)), N)                # (N,) few items: repeats
-    pos = rng.integers(0, N, B)                                        # (B,)
-    starts = np.array([rng.integers(0, p + 1) for p in pos])           # (B,)
-    return items, starts, pos, draw(st.sampled_from([0.0, 1e-200, 0.3, 0.9, 1.0]))
-
-
-@st.composite
-def softmax_ce_case(draw, dtype):
-    """Spreads up to 1e3 (terms underflow), shifted rows, ties at the max, -inf logits."""
-    rng = np.random.default_rng(draw(seeds))
-    B, V = draw(st.integers(1, 6)), draw(st.integers(1, 40))
-    spread = draw(st.sampled_from([1e-3, 1.0, 10.0, 100.0, 1e3]))
-    shift = draw(st.sampled_from([0.0, -50.0, 30.0]))
-    logits = (shift + spread * rng.standard_normal((B, V))).astype(dtype)  # (B, V)
-    if draw(st.booleans()):
-        logits[:, rng.integers(0, V, V)] = logits[:, :1]
-    if draw(st.booleans()):
-        logits[rng.random((B, V)) < 0.2] = -np.inf
-    targets = rng.integers(0, V, B)                                    # (B,)
-    rows = np.arange(B)
-    logits[rows, targets] = np.where(np.isinf(logits[rows, targets]), 0.0,
-                                     logits[rows, targets])
-    return logits, targets, float(draw(st.sampled_from([1.0, 0.25, 1.0 / 512])))
+def gru_sequence_forward_case(draw, dtype):
+    return draw(gru_sequence_case(dtype))[:-1]
 
 
 @st.composite
@@ -319,53 +274,6 @@ def bilinear_case(draw, dtype):
     B, C, D, V = (draw(st.integers(1, 5)) for _ in range(4))
     c, E, Bm = (rng.standard_normal(s).astype(dtype) for s in ((B, C), (V, D), (D, C)))
     return c, E, Bm, np.full((B, V), np.nan, dtype=dtype)
-
-
-@st.composite
-def gru_sequence_case(draw, dtype):
-    """A padded batch (x, mask, h0, W, U_zr, U_h, b, dhs): sorted longest first (NARM's
-    layout) or in any order, holes in the mask allowed."""
-    rng = np.random.default_rng(draw(seeds))
-    B, T, D, H = (draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
-                  draw(st.integers(1, 5)))
-    lengths = rng.integers(0, T + 1, B)
-    if draw(st.booleans()):
-        lengths = np.sort(lengths)[::-1]
-    mask = np.arange(T)[None, :] < lengths[:, None]                    # (B, T)
-    if draw(st.booleans()):
-        mask &= rng.random((B, T)) < 0.8
-    x, h0, W, U_zr, U_h, b = (rng.standard_normal(s).astype(dtype) for s in
-                              ((B, T, D), (B, H), (D, 3 * H), (H, 2 * H), (H, H), (3 * H,)))
-    return x, mask, h0, W, U_zr, U_h, b, rng.standard_normal((B, T, H)).astype(dtype)
-
-
-@st.composite
-def gru_sequence_forward_case(draw, dtype):
-    return draw(gru_sequence_case(dtype))[:-1]
-
-
-@st.composite
-def bce_output_case(draw, dtype):
-    """Logits from tiny to saturated (|s| up to 1e4), labels 0/1 or in between."""
-    rng = np.random.default_rng(draw(seeds))
-    B, F = draw(st.integers(1, 9)), draw(st.integers(1, 12))
-    scale = draw(st.sampled_from([1e-3, 1.0, 30.0, 1e4]))
-    phi = (scale * rng.standard_normal((B, F))).astype(dtype)          # (B, F)
-    h = rng.standard_normal(F).astype(dtype)                           # (F,)
-    labels = (rng.integers(0, 2, B) if draw(st.booleans()) else rng.random(B)).astype(dtype)
-    return phi, h, float(rng.standard_normal()), labels
-
-
-@st.composite
-def logistic_mf_case(draw, dtype):
-    rng = np.random.default_rng(draw(seeds))
-    B, D = draw(st.integers(1, 9)), draw(st.integers(1, 8))
-    scale = draw(st.sampled_from([1e-2, 1.0, 30.0]))
-    p, q = (scale * rng.standard_normal((2, B, D))).astype(dtype)      # (B, D) each
-    b_u, b_i = rng.standard_normal((2, B)).astype(dtype)               # (B,) each
-    labels = rng.integers(0, 2, B).astype(dtype)                       # (B,)
-    return (p, q, b_u, b_i, float(rng.standard_normal()), labels,
-            draw(st.sampled_from([0.0, 0.005, 1.0])))
 
 
 @st.composite
@@ -404,10 +312,10 @@ CASES = {
     "parse_numeric_fields": parsing_case,
     "csr_matmul": csr_matmul_case,
     "csr_t_matmul": csr_t_matmul_case,
-    "sampled_loss": sampled_loss_case,
+    "sampled_loss": sampled_loss_args,
     "gru_train_forward": gru_train_forward_case,
     "gru_train_backward": gru_train_case,
-    "session_state": session_state_case,
+    "session_state": session_state_args,
     "softmax_ce_rows": softmax_ce_case,
     "bilinear_scores_into": bilinear_case,
     "gru_sequence_forward": gru_sequence_forward_case,
