@@ -16,6 +16,7 @@ pickle-free `.npz` checkpoint next to the parameters.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def check_hyper(owner: str, name: str, value: float, low: float, high: float,
     return value
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class: state bookkeeping and the loop over parameters (see the module docstring)."""
 
     #: names of the state arrays kept per parameter, e.g. ("m", "v") for Adam
@@ -62,8 +63,9 @@ class Optimizer:
                                  f"{g.shape}, the parameter {p.shape}")
             self._update(name, p, g)
 
+    @abstractmethod
     def _update(self, name: str, p: np.ndarray, g: np.ndarray | RowGrad) -> None:
-        raise NotImplementedError
+        """Update parameter `name` in place from its gradient (dense or RowGrad)."""
 
     # -- state ----------------------------------------------------------------------------
     def _state(self, kind: str, name: str, p: np.ndarray) -> np.ndarray:
