@@ -69,7 +69,9 @@ def unique_inverse(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     low, high = int(ids.min()), int(ids.max())
     if low < 0:
         raise ValueError(f"unique_inverse: ids must be >= 0, got {low}")
-    if high >= 8 * ids.size + (1 << 20):            # sparse huge ids: a slot table would not pay
+    if high >= 32 * ids.size + (1 << 16):
+        # Few ids over a large range: filling a slot table per call would cost more than
+        # sorting them (a batch of 256 ids into a million-row table).
         return unique_inverse_ref(ids)
     return _unique_inverse(ids, high + 1)
 
