@@ -3,7 +3,7 @@
 This package is the only place in nprec that imports Numba. `PAIRS` lists every
 (fast, reference) pair; one parametrised test checks them against each other.
 
-- `scatter`: coalesce_rows (the embedding backward), unique_inverse (sorted unique ids).
+- `scatter`: coalesce_rows (the embedding backward).
 - `sampling`: uniform negatives from a user's complement (with or without repeats), CDF
   draws for popularity sampling, BPR triples. Kernels take pre-drawn uniforms.
 - `topk`: per-row top-k recommendation lists.
@@ -60,12 +60,7 @@ from nprec.kernels.sampling import (
     sample_negatives_distinct_ref,
     sample_negatives_ref,
 )
-from nprec.kernels.scatter import (
-    coalesce_rows,
-    coalesce_rows_ref,
-    unique_inverse,
-    unique_inverse_ref,
-)
+from nprec.kernels.scatter import coalesce_rows, coalesce_rows_ref
 from nprec.kernels.session_cursor import session_parallel_steps, session_parallel_steps_ref
 from nprec.kernels.sknn import sknn_scores, sknn_scores_ref
 from nprec.kernels.topk import topk_rows, topk_rows_ref
@@ -84,7 +79,6 @@ _LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in nam
 
 _EAGER_PAIRS = [
     (coalesce_rows, coalesce_rows_ref),
-    (unique_inverse, unique_inverse_ref),
     (sample_negatives, sample_negatives_ref),
     (sample_negatives_distinct, sample_negatives_distinct_ref),
     (sample_cdf, sample_cdf_ref),
@@ -143,8 +137,6 @@ __all__ = [
     "bilinear_scores_into_ref",
     "coalesce_rows",
     "coalesce_rows_ref",
-    "unique_inverse",
-    "unique_inverse_ref",
     "csr_matmul",
     "csr_matmul_ref",
     "csr_t_matmul",

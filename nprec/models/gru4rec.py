@@ -59,7 +59,6 @@ from nprec.data.containers import Sessions
 from nprec.errors import DataError
 from nprec.kernels.gru4rec import LOSSES, sampled_loss
 from nprec.kernels.gru4rec_step import gru_train_backward, gru_train_forward
-from nprec.kernels.scatter import unique_inverse
 from nprec.layers import RowGrad
 from nprec.models.gru4rec_input import (
     StepInput,
@@ -212,7 +211,7 @@ class Model:
         out_items = np.concatenate([step.targets, step.negatives])      # (M,)
         read = (np.concatenate([out_items, step.inputs.ids]) if self.mode == "constrained"
                 else out_items)
-        u, where = unique_inverse(read)                                 # (K,), (M [+ N],)
+        u, where = np.unique(read, return_inverse=True)                 # (K,), (M [+ N],)
         Wy_u = P["Wy"][u]                                               # (K, H)
         # Input: the input table's rows (or weighted sums of rows for the session state).
         if self.mode == "constrained":

@@ -76,18 +76,6 @@ def coalesce_case(draw, dtype):
 
 
 @st.composite
-def unique_case(draw, dtype):
-    # Small id ranges (many repeats), the empty array, and now and then one huge id that
-    # takes the kernel's sorting fallback instead of its slot table.
-    rng = np.random.default_rng(draw(seeds))
-    N, V = draw(st.integers(0, 20)), draw(st.integers(1, 8))
-    ids = rng.integers(0, V, N)
-    if N and draw(st.booleans()):
-        ids[rng.integers(N)] = 1 << 40
-    return (ids,)
-
-
-@st.composite
 def negatives_case(draw, dtype):
     rng = np.random.default_rng(draw(seeds))
     U, V, N = draw(st.integers(1, 6)), draw(st.integers(1, 12)), draw(st.integers(1, 30))
@@ -297,7 +285,6 @@ def relu_bias_grad_case(draw, dtype):
 
 CASES = {
     "coalesce_rows": coalesce_case,
-    "unique_inverse": unique_case,
     "sample_negatives": negatives_case,
     "sample_negatives_distinct": distinct_negatives_case,
     "sample_cdf": cdf_case,
