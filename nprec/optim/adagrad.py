@@ -18,7 +18,7 @@ import numpy as np
 
 from nprec.kernels import adagrad_rows
 from nprec.layers.rowgrad import RowGrad
-from nprec.optim.base import Optimizer, check_hyper, row_values, rows_view
+from nprec.optim.base import Optimizer, check_hyper, row_update
 
 
 class Adagrad(Optimizer):
@@ -35,22 +35,5 @@ class Adagrad(Optimizer):
     def _update(self, name: str, p: np.ndarray, g: np.ndarray | RowGrad) -> None:
         acc = self._state("acc", name, p)
         mom = self._state("mom", name, p) if self.momentum else None
-        if isinstance(g, RowGrad):
-            P = rows_view(p)                                            # (V, D)
-            M = rows_view(mom) if mom is not None else P[:0]            # (V, D) or unused
-            adagrad_rows(P, rows_view(acc), M, np.asarray(g.rows, dtype=np.int64),
-                         row_values(g, p.dtype), self.lr, self.momentum, self.eps)
-            return
-        w = self._scratch(name, p)
-        np.multiply(g, g, out=w)
-        acc += w                                                        # acc + g^2
-        np.add(acc, self.eps, out=w)
-        np.sqrt(w, out=w)
-        np.divide(g, w, out=w)
-        w *= -self.lr                                                   # step
-        if mom is None:
-            p += w
-        else:
-            mom *= self.momentum
-            mom += w
-            p += mom
+        P, rows, G, (A, M) = row_update(p, g, acc, mom)
+        adagrad_rows(P, A, M, rows, G, self.lr, self.momentum, self.eps)

@@ -16,13 +16,11 @@ undecayed until it is seen again.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nprec.kernels import adam_rows
 from nprec.layers.rowgrad import RowGrad
-from nprec.optim.base import Optimizer, check_hyper, row_values, rows_view
+from nprec.optim.base import Optimizer, check_hyper, row_update
 
 
 class Adam(Optimizer):
@@ -39,25 +37,6 @@ class Adam(Optimizer):
         self.eps = check_hyper("Adam", "eps", eps, 0.0, np.inf, low_open=True)
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray | RowGrad) -> None:
-        m = self._state("m", name, p)
-        v = self._state("v", name, p)
-        if isinstance(g, RowGrad):
-            adam_rows(rows_view(p), rows_view(m), rows_view(v),
-                      np.asarray(g.rows, dtype=np.int64), row_values(g, p.dtype),
-                      self.lr, self.beta1, self.beta2, self.eps, self.t)
-            return
-        b1, b2 = self.beta1, self.beta2
-        w = self._scratch(name, p)
-        m *= b1
-        np.multiply(g, 1.0 - b1, out=w)
-        m += w                                                          # beta1 m + (1-beta1) g
-        v *= b2
-        np.multiply(g, g, out=w)
-        w *= 1.0 - b2
-        v += w                                                          # beta2 v + (1-beta2) g^2
-        np.sqrt(v, out=w)
-        w /= math.sqrt(1.0 - b2 ** self.t)
-        w += self.eps                                                   # sqrt(v_hat) + eps
-        np.divide(m, w, out=w)
-        w *= self.lr / (1.0 - b1 ** self.t)
-        p -= w
+        P, rows, G, (m, v) = row_update(p, g, self._state("m", name, p),
+                                        self._state("v", name, p))
+        adam_rows(P, m, v, rows, G, self.lr, self.beta1, self.beta2, self.eps, self.t)

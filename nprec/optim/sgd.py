@@ -14,7 +14,7 @@ import numpy as np
 
 from nprec.kernels import sgd_rows
 from nprec.layers.rowgrad import RowGrad
-from nprec.optim.base import Optimizer, check_hyper, row_values, rows_view
+from nprec.optim.base import Optimizer, check_hyper, row_update
 
 
 class SGD(Optimizer):
@@ -29,17 +29,5 @@ class SGD(Optimizer):
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray | RowGrad) -> None:
         vel = self._state("velocity", name, p) if self.momentum else None
-        if isinstance(g, RowGrad):
-            P = rows_view(p)                                            # (V, D)
-            W = rows_view(vel) if vel is not None else P[:0]            # (V, D) or unused
-            sgd_rows(P, W, np.asarray(g.rows, dtype=np.int64), row_values(g, p.dtype),
-                     self.lr, self.momentum)
-            return
-        w = self._scratch(name, p)
-        np.multiply(g, self.lr, out=w)                                  # lr g
-        if vel is None:
-            p -= w
-        else:
-            vel *= self.momentum
-            vel -= w
-            p += vel
+        P, rows, G, (W,) = row_update(p, g, vel)
+        sgd_rows(P, W, rows, G, self.lr, self.momentum)
