@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
+from numba import prange
+
+from nprec.kernels._jit import jit
 
 PARALLEL_WORK = 1 << 18         # nnz · H multiply-adds from which the rows are split over threads
 
@@ -82,7 +84,7 @@ def csr_matmul(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     return out
 
 
-@njit(cache=True)
+@jit()
 def _matmul_row(indptr, indices, data, W, y, b):
     """y = Σ_k data[k] W[indices[k]] over row b's entries."""
     for j in range(W.shape[1]):
@@ -94,13 +96,13 @@ def _matmul_row(indptr, indices, data, W, y, b):
             y[j] += x * w[j]
 
 
-@njit(cache=True)
+@jit()
 def _csr_matmul_serial(indptr, indices, data, W, out):
     for b in range(out.shape[0]):
         _matmul_row(indptr, indices, data, W, out[b], b)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _csr_matmul_parallel(indptr, indices, data, W, out):
     # Parallel over rows of X: iteration b writes out[b] only.
     for b in prange(out.shape[0]):
@@ -143,7 +145,7 @@ def csr_t_matmul(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     return out
 
 
-@njit(cache=True)
+@jit()
 def _by_column(indptr, indices, n_cols):
     """The entries of X grouped by column: a counting sort, rows ascending within a column.
 
@@ -169,7 +171,7 @@ def _by_column(indptr, indices, n_cols):
     return col_ptr, entry, row
 
 
-@njit(cache=True)
+@jit()
 def _t_matmul_row(col_ptr, entry, row, data, dY, g, v):
     """g = Σ_p data[entry[p]] dY[row[p]] over column v's entries."""
     for j in range(dY.shape[1]):
@@ -181,13 +183,13 @@ def _t_matmul_row(col_ptr, entry, row, data, dY, g, v):
             g[j] += x * dy[j]
 
 
-@njit(cache=True)
+@jit()
 def _csr_t_matmul_serial(col_ptr, entry, row, data, dY, out):
     for v in range(out.shape[0]):
         _t_matmul_row(col_ptr, entry, row, data, dY, out[v], v)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _csr_t_matmul_parallel(col_ptr, entry, row, data, dY, out):
     # Parallel over columns of X: iteration v writes out[v] only.
     for v in prange(out.shape[0]):

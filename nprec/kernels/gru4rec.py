@@ -26,8 +26,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from nprec.kernels._jit import jit
 from nprec.layers.activations import elu_backward, elu_forward
 from nprec.losses import (
     sampled_bpr_backward,
@@ -259,7 +260,7 @@ def _rows_in_parallel(a: np.ndarray) -> bool:
     return a.size >= PARALLEL_MIN_SIZE
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@jit(fastmath={"reassoc"})
 def _xe_row(E, t, p, scale, one, per_row, i):
     # E = exp(o - max) in, (p_i / (p_i + ε)) (P - e_t) · scale out.
     Z = one - one
@@ -274,19 +275,19 @@ def _xe_row(E, t, p, scale, one, per_row, i):
     E[i, t[i]] -= w * scale
 
 
-@njit(cache=True)
+@jit()
 def _xe_serial(E, t, p, scale, one, per_row):
     for i in range(E.shape[0]):
         _xe_row(E, t, p, scale, one, per_row, i)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _xe_parallel(E, t, p, scale, one, per_row):
     for i in prange(E.shape[0]):
         _xe_row(E, t, p, scale, one, per_row, i)
 
 
-@njit(cache=True)
+@jit()
 def _negative_max_row(R, t, n, top, i):
     # The largest score among the columns that are negatives of row i: items with a column
     # (n_k > 0), the target only if it has another column.
@@ -297,19 +298,19 @@ def _negative_max_row(R, t, n, top, i):
     top[i] = best
 
 
-@njit(cache=True)
+@jit()
 def _negative_max_serial(R, t, n, top):
     for i in range(R.shape[0]):
         _negative_max_row(R, t, n, top, i)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _negative_max_parallel(R, t, n, top):
     for i in prange(R.shape[0]):
         _negative_max_row(R, t, n, top, i)
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@jit(fastmath={"reassoc"})
 def _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i):
     # E[i] (softmax numerators) in, the row's gradient out.
     K = R.shape[1]
@@ -353,19 +354,19 @@ def _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i):
             E[i, k] *= d_elu[i, k]
 
 
-@njit(cache=True)
+@jit()
 def _bpr_max_serial(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
     for i in range(R.shape[0]):
         _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _bpr_max_parallel(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
     for i in prange(R.shape[0]):
         _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i)
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@jit(fastmath={"reassoc"})
 def _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i):
     # E[i] (softmax numerators) in, the row's gradient out.
     K = R.shape[1]
@@ -405,13 +406,13 @@ def _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i):
             E[i, k] *= d_elu[i, k]
 
 
-@njit(cache=True)
+@jit()
 def _top1_max_serial(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
     for i in range(R.shape[0]):
         _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _top1_max_parallel(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
     for i in prange(R.shape[0]):
         _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i)
@@ -440,7 +441,7 @@ def _elu(x, alpha):
     return y, d
 
 
-@njit(cache=True)
+@jit()
 def _elu_row(x, e, alpha, one, y, i):
     # e = exp(min(x, 0)) in, the derivative out.
     for k in range(x.shape[1]):
@@ -452,13 +453,13 @@ def _elu_row(x, e, alpha, one, y, i):
             e[i, k] = alpha * e[i, k]
 
 
-@njit(cache=True)
+@jit()
 def _elu_serial(x, e, alpha, one, y):
     for i in range(x.shape[0]):
         _elu_row(x, e, alpha, one, y, i)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _elu_parallel(x, e, alpha, one, y):
     for i in prange(x.shape[0]):
         _elu_row(x, e, alpha, one, y, i)

@@ -27,8 +27,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from nprec.kernels._jit import jit
 from nprec.layers import gru_step_backward, gru_step_forward
 
 
@@ -143,27 +144,27 @@ def _rows_in_parallel(a: np.ndarray) -> bool:
     return a.size >= PARALLEL_MIN_SIZE
 
 
-@njit(cache=True)
+@jit()
 def _blend_row(zr, h_cand, h_prev, mask, out, i, one):
     for j in range(h_prev.shape[1]):
         h = h_prev[i, j] + zr[i, j] * (h_cand[i, j] - h_prev[i, j])
         out[i, j] = h * mask[i, j] if mask.size else h
 
 
-@njit(cache=True)
+@jit()
 def _blend_serial(zr, h_cand, h_prev, mask, out, one):
     for i in range(h_prev.shape[0]):
         _blend_row(zr, h_cand, h_prev, mask, out, i, one)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _blend_parallel(zr, h_cand, h_prev, mask, out, one):
     # Parallel over rows: row i writes only out[i].
     for i in prange(h_prev.shape[0]):
         _blend_row(zr, h_cand, h_prev, mask, out, i, one)
 
 
-@njit(cache=True)
+@jit()
 def _gate_grads_row(dout, mask, zr, h_cand, h_prev, da, i, one):
     # dh = dout ⊙ mask;  da_z = dh (h_cand - h_prev) z (1 - z);  da_h = dh z (1 - h_cand²)
     H = h_prev.shape[1]
@@ -175,20 +176,20 @@ def _gate_grads_row(dout, mask, zr, h_cand, h_prev, da, i, one):
         da[i, 2 * H + j] = dh * z * (one - c * c)
 
 
-@njit(cache=True)
+@jit()
 def _gate_grads_serial(dout, mask, zr, h_cand, h_prev, da, one):
     for i in range(h_prev.shape[0]):
         _gate_grads_row(dout, mask, zr, h_cand, h_prev, da, i, one)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _gate_grads_parallel(dout, mask, zr, h_cand, h_prev, da, one):
     # Parallel over rows: row i writes only da[i].
     for i in prange(h_prev.shape[0]):
         _gate_grads_row(dout, mask, zr, h_cand, h_prev, da, i, one)
 
 
-@njit(cache=True)
+@jit()
 def _reset_grad_row(drh, zr, h_prev, da, i, one):
     # da_r = drh h_prev r (1 - r)
     H = h_prev.shape[1]
@@ -197,13 +198,13 @@ def _reset_grad_row(drh, zr, h_prev, da, i, one):
         da[i, H + j] = drh[i, j] * h_prev[i, j] * r * (one - r)
 
 
-@njit(cache=True)
+@jit()
 def _reset_grad_serial(drh, zr, h_prev, da, one):
     for i in range(h_prev.shape[0]):
         _reset_grad_row(drh, zr, h_prev, da, i, one)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _reset_grad_parallel(drh, zr, h_prev, da, one):
     # Parallel over rows: row i writes only da[i].
     for i in prange(h_prev.shape[0]):
@@ -278,7 +279,7 @@ def session_state(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay:
     return indptr, ids[:nnz].copy(), weights[:nnz].copy()
 
 
-@njit(cache=True)
+@jit()
 def _session_state(items, starts, pos, decay, indptr, ids, weights):
     # Serial: each row's output starts where the previous row's ended.
     out = 0

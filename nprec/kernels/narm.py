@@ -40,8 +40,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from nprec.kernels._jit import jit
 from nprec.layers.bilinear import BilinearCache, bilinear_forward
 
 _LOG2E = np.float32(1.4426950408889634)
@@ -144,7 +145,7 @@ def bilinear_scores_into(c: np.ndarray, E: np.ndarray, Bm: np.ndarray, out: np.n
     return out, BilinearCache(c, E, Bm, u)
 
 
-@njit(cache=True)
+@jit()
 def _pairwise_sum(x, w):
     """Σ x by folding in halves, w[i] = x[i] + x[i + n/2]: elementwise adds, pairwise order.
 
@@ -167,7 +168,7 @@ def _pairwise_sum(x, w):
     return float(src[0])
 
 
-@njit(cache=True)
+@jit()
 def _times_pow2_and_sum(o, pow2, w):
     """o <- o · pow2 and return Σ o, the multiply fused with the first fold of the sum.
 
@@ -187,7 +188,7 @@ def _times_pow2_and_sum(o, pow2, w):
     return _pairwise_sum(w, w)
 
 
-@njit(cache=True)
+@jit()
 def _scale_row(o, k, t, scale):
     """o <- k o, then o[t] -= scale: the softmax (k = scale / Z) minus the scaled one-hot."""
     for v in range(o.shape[0]):
@@ -195,7 +196,7 @@ def _scale_row(o, k, t, scale):
     o[t] -= scale
 
 
-@njit(cache=True)
+@jit()
 def _row_f32(o, bits, t, scale):
     """One float32 row: o (V,) becomes its gradient; returns the row's loss."""
     V = o.shape[0]
@@ -223,7 +224,7 @@ def _row_f32(o, bits, t, scale):
     return math.log(Z) - target_shifted
 
 
-@njit(cache=True)
+@jit()
 def _row_f64(o, t, scale):
     """One float64 row: o (V,) becomes its gradient; returns the row's loss."""
     V = o.shape[0]
@@ -242,26 +243,26 @@ def _row_f64(o, t, scale):
 # The four row loops: float32 or float64, on one thread or in parallel. (Passing the row
 # function as an argument would make one loop of two, but Numba then recompiles it in every
 # process instead of reading its cache.)
-@njit(cache=True)
+@jit()
 def _rows_f32(s, bits, targets, scale, loss):
     for b in range(s.shape[0]):
         loss[b] = _row_f32(s[b], bits[b], targets[b], scale)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _rows_f32_parallel(s, bits, targets, scale, loss):
     # Parallel over rows: row b writes s[b] and loss[b] only.
     for b in prange(s.shape[0]):
         loss[b] = _row_f32(s[b], bits[b], targets[b], scale)
 
 
-@njit(cache=True)
+@jit()
 def _rows_f64(s, targets, scale, loss):
     for b in range(s.shape[0]):
         loss[b] = _row_f64(s[b], targets[b], scale)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _rows_f64_parallel(s, targets, scale, loss):
     # Parallel over rows: row b writes s[b] and loss[b] only.
     for b in prange(s.shape[0]):

@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
+from nprec.kernels._jit import jit
 from nprec.layers import gru_backward, gru_forward
 
 
@@ -143,7 +143,7 @@ def gru_sequence_backward(dhs: np.ndarray, cache: GRUSequenceCache
     return dx, None, dh, dW, dU_zr, dU_h, dA2.sum(axis=0)
 
 
-@njit(cache=True)
+@jit()
 def _blend(h, zr, cand, m):
     """h <- h + z ⊙ (cand - h) on the rows where m is True (the others carry h)."""
     n, H = cand.shape
@@ -153,7 +153,7 @@ def _blend(h, zr, cand, m):
                 h[i, j] += zr[i, j] * (cand[i, j] - h[i, j])
 
 
-@njit(cache=True)
+@jit()
 def _blend_backward(dh, h_prev, zr, cand, m, da):
     """da_z = dh (cand - h_prev) z (1 - z), da_h = dh z (1 - cand²); zero on padded rows."""
     n, H = cand.shape
@@ -168,7 +168,7 @@ def _blend_backward(dh, h_prev, zr, cand, m, da):
                 da[i, j] = 0
 
 
-@njit(cache=True)
+@jit()
 def _reset_backward(dh, h_prev, zr, drh, m, da):
     """da_r = drh h_prev r (1 - r); dh <- dh (1 - z) + drh r on real rows (padded: dh kept)."""
     n, H = drh.shape

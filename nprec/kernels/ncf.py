@@ -27,8 +27,9 @@ dh and db one after another, so the loop is serial.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from scipy.special import expit
+
+from nprec.kernels._jit import jit
 
 
 def _check(phi: np.ndarray, h: np.ndarray, labels: np.ndarray) -> None:
@@ -71,7 +72,7 @@ def bce_output(phi: np.ndarray, h: np.ndarray, b: float, labels: np.ndarray
     return float(loss), dphi, dh, float(db)
 
 
-@njit(cache=True)
+@jit()
 def _bce_output(phi, h, b, labels, dphi, dh):
     # Serial: every row adds into dh and db.
     B, F = phi.shape
@@ -160,7 +161,7 @@ def logistic_mf(p: np.ndarray, q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, 
     return float(loss), dp, dq, db_u, db_i, float(db) + lam * float(b)
 
 
-@njit(cache=True)
+@jit()
 def _logistic_mf(p, q, b_u, b_i, b, labels, lam, dp, dq, db_u, db_i):
     # Serial: every row adds into db (the rows of dp, dq, db_u, db_i are the example's own).
     B, D = p.shape
@@ -219,7 +220,7 @@ def add_bias_relu(a: np.ndarray, b: np.ndarray) -> None:
     _add_bias_relu(a, np.ascontiguousarray(b, dtype=a.dtype))
 
 
-@njit(cache=True)
+@jit()
 def _add_bias_relu(a, b):
     zero = a.dtype.type(0.0)
     for n in range(a.shape[0]):
@@ -252,7 +253,7 @@ def relu_bias_grad(dy: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return da, db
 
 
-@njit(cache=True)
+@jit()
 def _relu_bias_grad(dy, y, da, db):
     # Serial: every row adds into db.
     zero = dy.dtype.type(0.0)

@@ -3,8 +3,9 @@
 An embedding gradient is a `RowGrad` (sorted unique rows, one value row each). With NumPy
 fancy indexing an Adam update would gather P[rows], m[rows], v[rows], build several
 temporaries and scatter three arrays back; these kernels read and write each touched row of
-the parameter and of its state once, in place. The formulas are those of `nprec.optim`
-(written out there).
+the parameter and of its state once, in place. A dense gradient is passed as the single row
+of the (1, size) view of its parameter (`nprec.optim.base.row_update`), so dense updates are
+one pass too. The formulas are those of `nprec.optim` (written out there).
 
 The loops are serial on purpose, although the rows are unique and a parallel loop would be
 race-free: an update touches K D ~ 10^5 numbers and takes about a millisecond. Timed on the
@@ -18,7 +19,8 @@ time in both cases.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from nprec.kernels._jit import jit
 
 
 def _check_rows(P: np.ndarray, rows: np.ndarray, G: np.ndarray, *state: np.ndarray) -> None:
@@ -59,7 +61,7 @@ def sgd_rows(P: np.ndarray, vel: np.ndarray, rows: np.ndarray, G: np.ndarray,
     _sgd_rows(P, vel, rows, G, lr, momentum)
 
 
-@njit(cache=True)
+@jit()
 def _sgd_rows(P, vel, rows, G, lr, momentum):
     # Serial on purpose (see the module docstring).
     for k in range(rows.size):
@@ -112,7 +114,7 @@ def adagrad_rows(P: np.ndarray, acc: np.ndarray, mom: np.ndarray, rows: np.ndarr
         _adagrad_plain_rows(P, acc, rows, G, real(lr), real(eps))
 
 
-@njit(cache=True)
+@jit()
 def _adagrad_plain_rows(P, acc, rows, G, lr, eps):
     # Serial on purpose (see the module docstring).
     for k in range(rows.size):
@@ -124,7 +126,7 @@ def _adagrad_plain_rows(P, acc, rows, G, lr, eps):
             P[r, d] -= lr * g / np.sqrt(a + eps)
 
 
-@njit(cache=True)
+@jit()
 def _adagrad_momentum_rows(P, acc, mom, rows, G, lr, momentum, eps):
     # Serial on purpose (see the module docstring).
     for k in range(rows.size):
@@ -173,7 +175,7 @@ def adam_rows(P: np.ndarray, m: np.ndarray, v: np.ndarray, rows: np.ndarray, G: 
                real(1.0 - beta1), real(beta2), real(1.0 - beta2), real(eps))
 
 
-@njit(cache=True)
+@jit()
 def _adam_rows(P, m, v, rows, G, step_size, sqrt_bc2, beta1, one_minus_beta1, beta2,
                one_minus_beta2, eps):
     # Serial on purpose (see the module docstring).

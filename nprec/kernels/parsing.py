@@ -18,7 +18,8 @@ rounded division, the same float64 that Python's float() gives.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from nprec.kernels._jit import jit
 
 _POW10 = 10.0 ** np.arange(19)
 SKIP, INTEGER, DECIMAL = 0, 1, 2
@@ -106,7 +107,7 @@ def parse_numeric_fields(buf: np.ndarray, sep: int, kinds: np.ndarray
     return ints[:n], floats[:n], lines[:n], -1
 
 
-@njit(cache=True)
+@jit()
 def _parse_numeric(buf, sep, kinds, ints, floats, lines, pow10):
     # Serial: each line's fields start where the previous line ended.
     F = kinds.size

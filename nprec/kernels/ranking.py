@@ -25,9 +25,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from nprec.errors import DataError
+from nprec.kernels._jit import jit
 
 POLICIES = ("pessimistic", "optimistic", "expected")
 """Tie policies, in the order of axis 1 of the `ranking_metrics` table."""
@@ -228,7 +229,7 @@ def ranking_metrics(scores: np.ndarray, t_ptr: np.ndarray, t_idx: np.ndarray,
     return values, np.diff(t_ptr)
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _n_below(levels, s):
     """Number of entries of the ascending array `levels` strictly below s.
 
@@ -245,7 +246,7 @@ def _n_below(levels, s):
     return lo
 
 
-@njit(cache=True)
+@jit()
 def _count_row(s, targets, excluded):
     """Tie groups of one row's targets, by ascending score: (m, above, tied, error code)."""
     m_tot = targets.size
@@ -309,7 +310,7 @@ def _count_row(s, targets, excluded):
     return mg, above, tied, 0
 
 
-@njit(cache=True)
+@jit()
 def _fill_row(out, m, above, tied, m_tot, ks, disc, idcg):
     """Fill out (3, 7, K) for one row from its tie groups (see the module docstring)."""
     G = m.size
@@ -362,7 +363,7 @@ def _fill_row(out, m, above, tied, m_tot, ks, disc, idcg):
             out[p, 6, q] = ap[p] / cap
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _ranking_metrics(scores, t_ptr, t_idx, e_ptr, e_idx, ks, disc, idcg, values, err):
     # Parallel over rows: row r writes values[r] and err[r] only.
     for r in prange(scores.shape[0]):

@@ -19,7 +19,9 @@ complement, with no retry however dense the row is.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from nprec.kernels._jit import jit
 
 # -- uniform negatives ---------------------------------------------------------------------
 
@@ -95,7 +97,7 @@ def sample_negatives(indptr: np.ndarray, indices: np.ndarray, users: np.ndarray,
     return out
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _count_le(arr, lo, hi, x):
     """#{j in [lo, hi) : arr[j] <= x} for arr non-decreasing on [lo, hi).
 
@@ -112,7 +114,7 @@ def _count_le(arr, lo, hi, x):
     return base - lo + (1 if arr[base] <= x else 0)
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _complement_item(indices, lo, hi, r):
     """The r-th item (0-based) not in the sorted row indices[lo:hi]: r + #{j : q_j <= r}.
 
@@ -129,7 +131,7 @@ def _complement_item(indices, lo, hi, r):
     return r + base - lo + (1 if indices[base] - (base - lo) <= r else 0)
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _sample_negatives(indptr, indices, users, n_items, u, out):
     # Parallel: draw k writes out[k] only.
     for k in prange(users.size):
@@ -195,7 +197,7 @@ def sample_negatives_distinct(indptr: np.ndarray, indices: np.ndarray, users: np
     return out
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _sample_negatives_distinct(indptr, indices, users, n_items, u, out):
     # Parallel: row k writes out[k] only.
     n = u.shape[1]
@@ -245,7 +247,7 @@ def sample_cdf(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _sample_cdf(cdf, u, out):
     # Parallel: draw k writes out[k] only.
     for k in prange(u.size):
@@ -300,7 +302,7 @@ def sample_bpr_triples(indptr: np.ndarray, indices: np.ndarray, n_items: int,
     return users, pos, neg
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _sample_bpr_triples(indptr, indices, n_items, u_entry, u_neg, users, pos, neg):
     # Parallel: draw k writes users[k], pos[k], neg[k] only.
     nnz = indices.size

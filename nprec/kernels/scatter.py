@@ -8,7 +8,8 @@ into its slot with a serial Numba loop is about 20 times faster at mini-batch si
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from nprec.kernels._jit import jit
 
 
 def coalesce_rows_ref(ids: np.ndarray, dY: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +41,7 @@ def coalesce_rows(ids: np.ndarray, dY: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return rows, values
 
 
-@njit(cache=True)
+@jit()
 def _scatter_add(values, slot, dY):
     # Serial on purpose: equal slots write the same row, so a parallel loop would race.
     for i in range(dY.shape[0]):

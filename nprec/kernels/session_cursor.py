@@ -15,7 +15,8 @@ pair; the caller drops them).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from nprec.kernels._jit import jit
 
 
 def _check_sessions(starts: np.ndarray, ends: np.ndarray, batch_size: int) -> None:
@@ -107,7 +108,7 @@ def session_parallel_steps(starts: np.ndarray, ends: np.ndarray, batch_size: int
     return step_offsets[: n_steps + 1].copy(), in_pos, reset, keep
 
 
-@njit(cache=True)
+@jit()
 def _session_parallel_steps(starts, ends, batch_size, step_offsets, in_pos, reset, keep):
     # Serial: each step depends on the previous one (which sessions are where).
     n = min(batch_size, starts.size)

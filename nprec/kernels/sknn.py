@@ -28,7 +28,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from nprec.kernels._jit import jit
 
 SIMILARITIES = ("jaccard", "cosine", "vec")
 """Similarity codes of `sknn_scores` (its `similarity` argument indexes this tuple)."""
@@ -117,7 +119,7 @@ def sknn_scores(pre_ptr: np.ndarray, pre_items: np.ndarray, pre_weights: np.ndar
     return out
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _sknn_scores(pre_ptr, pre_items, pre_weights, sess_ptr, sess_items, item_ptr, item_sess,
                  recency, idf_factor, decay, k, sample_size, similarity, bounds, out):
     # Parallel over chunks of prefixes: a chunk writes only its own rows of out and owns its

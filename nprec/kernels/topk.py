@@ -10,7 +10,9 @@ This produces lists; how ties affect metrics is the ranking metrics' tie policy.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from nprec.kernels._jit import jit
 
 
 def _check_topk(scores: np.ndarray, k: int) -> None:
@@ -58,13 +60,13 @@ def topk_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _worse(sa, ia, sb, ib):
     """Is (score sa, index ia) ranked after (sb, ib)?"""
     return sa < sb or (sa == sb and ia > ib)
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _sift_down(hs, hi, i, n):
     """Restore the heap below position i: each parent is worse than its children."""
     while True:
@@ -81,7 +83,7 @@ def _sift_down(hs, hi, i, n):
             return
 
 
-@njit(cache=True, parallel=True)
+@jit(parallel=True)
 def _topk_rows(scores, out):
     # Parallel: row b writes out[b] only; each row has its own heap.
     B, V = scores.shape

@@ -1,0 +1,35 @@
+"""How every nprec kernel is compiled and which threads run the parallel ones.
+
+`@jit(...)` is Numba's `njit` with two fixed options.
+
+- `cache=True`: the machine code is written next to the module (`__pycache__`), so a new
+  process loads it instead of compiling again.
+- `error_model="numpy"`: a float division by zero gives inf or nan, as in NumPy (and in the
+  kernels' NumPy twins), instead of raising ZeroDivisionError. With Numba's default
+  ("python") every division carries a zero test, and that branch keeps LLVM from vectorising
+  the loop: the fused Adagrad update of a 512 x 1536 float32 matrix took 1.79 ms with it and
+  0.48 ms without (NumPy's seven passes: 2.2 ms). Inputs are validated before a kernel runs,
+  so no kernel relies on the exception.
+
+The threading layer of the `parallel=True` kernels is Numba's own `workqueue` unless the
+environment names one (NUMBA_THREADING_LAYER). The default it replaces, OpenMP, keeps its
+threads spinning after a parallel loop; a training step alternates short kernels with BLAS
+products whose threads spin too, so on a machine with as many cores as threads the two
+pools take turns on the cores and each step waits for the scheduler. GRU4Rec's DIGINETICA
+step (layers 512, batch 128, 2,048 negatives, 2 threads) took 62.6 ms with OpenMP and
+21.4 ms with workqueue, whose idle threads sleep (21.7 ms with the kernels on one thread).
+Workqueue cannot be entered by two Python threads at once (Numba stops the process with a
+message saying so): a program that calls nprec from several threads should set
+NUMBA_THREADING_LAYER=omp (or tbb, if installed).
+"""
+
+import os
+from functools import partial
+
+import numba
+from numba import njit
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
+jit = partial(njit, cache=True, error_model="numpy")
