@@ -79,8 +79,6 @@ def _by_name(inner: str) -> str | None:
         return "ml-100k"
     if low == "ratings.dat":
         return "ml-1m"
-    if low == "ratings.csv":
-        return "ml-20m"
     if low.endswith(".inter"):
         return "atomic"
     if low.startswith("yoochoose-clicks") and low.endswith(".dat"):

@@ -18,6 +18,7 @@ from nprec.data import (
     read_sessions,
     write_atomic,
 )
+from nprec.errors import DataError
 
 COMPRESSIONS = ["plain", "gz", "bz2", "xz", "zip"]
 
@@ -62,6 +63,15 @@ def test_ml1m_dat_and_ml20m_csv(tmp_path, compression):
     csv = "userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,29,3.5,1112484676\n"
     data, info = read_interactions(write(tmp_path, "ratings.csv", csv, compression))
     assert info["format"] == "ml-20m" and data.ratings.tolist() == [3.5, 3.5]
+
+
+def test_a_file_named_ratings_csv_is_read_by_its_header(tmp_path):
+    # MovieLens 20M's file name does not make a file MovieLens: its header decides.
+    data, info = read_interactions(write(tmp_path, "ratings.csv", "user,item\n1,2\n3,4\n"))
+    assert info["format"] == "csv" and data.nnz == 2 and data.ratings is None
+    # Without a header its first line is data, not a header to skip: the format is asked for.
+    with pytest.raises(DataError, match="format"):
+        read_interactions(write(tmp_path, "ratings.csv", "1,2,3.5,1112486027\n"))
 
 
 def test_zip_with_several_members_needs_a_name(tmp_path):
