@@ -242,6 +242,8 @@ def session_state_ref(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, de
         float64: row b holds ids[indptr[b]:indptr[b + 1]] with those weights.
     """
     items = np.asarray(items)
+    if items.dtype.kind not in "iu":
+        raise ValueError(f"session_state: items must be integers, got {items.dtype}")
     starts = np.asarray(starts, dtype=np.int64)
     pos = np.asarray(pos, dtype=np.int64)
     _check_state(items, starts, pos, decay)
@@ -267,6 +269,8 @@ def session_state(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The session-state input of each row as a sparse matrix; contract of the twin."""
     items = np.asarray(items)
+    if items.dtype.kind not in "iu":
+        raise ValueError(f"session_state: items must be integers, got {items.dtype}")
     starts = np.asarray(starts, dtype=np.int64)
     pos = np.asarray(pos, dtype=np.int64)
     _check_state(items, starts, pos, decay)
@@ -274,8 +278,9 @@ def session_state(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay:
     ids = np.empty(n, dtype=np.int64)
     weights = np.empty(n, dtype=np.float64)
     indptr = np.zeros(pos.size + 1, dtype=np.int64)
-    nnz = _session_state(items.astype(np.int64), starts, pos, float(decay), indptr, ids,
-                         weights)
+    # items as given (the whole epoch's events, int32 in `Sessions`): a copy per step would
+    # cost more than the kernel; the kernel reads only the rows' own events.
+    nnz = _session_state(items, starts, pos, float(decay), indptr, ids, weights)
     return indptr, ids[:nnz].copy(), weights[:nnz].copy()
 
 
