@@ -2,7 +2,7 @@
 
     nprec train MODEL [--data PATH] [--test PATH] [--protocol NAME] [--epochs N] [--seed S]
                       [-k K] [--config FILE.toml] [--set key=value ...] [--out DIR]
-    nprec train --resume DIR
+    nprec train --resume DIR [--epochs N]
     nprec evaluate RUN
     nprec recommend RUN (--user ID | --session ID,ID,... | --items ID,ID,...) -k K
     nprec similar RUN --item ID -k K
@@ -65,7 +65,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help="NeuMF: pre-train GMF and MLP first (the paper's recipe)")
     p.add_argument("--out", metavar="DIR", help="run directory (must be new or empty; "
                    "default runs/MODEL-DATE-TIME)")
-    p.add_argument("--resume", metavar="DIR", help="continue an interrupted run directory")
+    p.add_argument("--resume", metavar="DIR", help="continue an interrupted run directory "
+                   "(with --epochs N: up to a new epoch budget)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no epoch lines")
     p.add_argument("--options", action="store_true", help="list MODEL's options and exit")
     p.add_argument("--models", action="store_true", help="list the models and exit")

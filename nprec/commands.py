@@ -65,16 +65,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.quiet
     log = None if args.quiet else _log
     if args.resume:
-        given = [f"--{k}" for k in ("model", "data", "test", "valid", "protocol", "epochs",
-                                    "seed", "k", "config", "params", "factors", "layers",
-                                    "out") if getattr(args, k, None)] + \
+        given = [f"--{k}" for k in ("model", "data", "test", "valid", "protocol", "seed",
+                                    "k", "config", "params", "factors", "layers", "out")
+                 if getattr(args, k, None)] + \
             (["--set"] if args.set else []) + (["--pretrain"] if args.pretrain else [])
         if given:
-            raise ConfigError(f"--resume continues a run with its own settings; remove "
-                              f"{', '.join(given)}")
+            raise ConfigError(f"--resume continues a run with its own settings (only "
+                              f"--epochs may change); remove {', '.join(given)}")
         run_dir = existing_run_dir(args.resume, need="")
-        return _finish_training(lambda: resume_run(run_dir, progress=progress, log=log),
-                                run_dir, created=False)
+        return _finish_training(
+            lambda: resume_run(run_dir, epochs=args.epochs, progress=progress, log=log),
+            run_dir, created=False)
     if not args.model:
         raise ConfigError("train: name a MODEL (`nprec train --models` lists them)")
     if args.options:

@@ -389,8 +389,13 @@ def _protocol_settings(report: dict[str, Any]) -> dict[str, Any]:
     return {"rows": report.get("rows"), **report.get("settings", {})}
 
 
-def resume_run(run_dir: Path, *, progress: bool = True, log: Any = None) -> dict[str, Any]:
-    """Continue an interrupted run from its `last.npz` with the run's own settings."""
+def resume_run(run_dir: Path, *, epochs: int | None = None, progress: bool = True,
+               log: Any = None) -> dict[str, Any]:
+    """Continue an interrupted run from its `last.npz` with the run's own settings.
+
+    `epochs` raises (or lowers) the run's epoch budget, never below the epochs already
+    trained; the run's config.toml is rewritten to say so.
+    """
     last = run_dir / "last.npz"
     if (run_dir / "results.json").is_file():
         raise ConfigError(f"--resume {run_dir}: the run is complete (results.json exists)")
@@ -400,6 +405,14 @@ def resume_run(run_dir: Path, *, progress: bool = True, log: Any = None) -> dict
     settings = settings_from_dict(ckpt.meta.get("settings"), str(last))
     if ckpt.meta.get("fit_state") is None:
         raise CheckpointError(f"{last}: the checkpoint holds no training state")
+    if epochs is not None:
+        done = int(ckpt.meta["fit_state"].get("epoch", 0))
+        if epochs < max(done, 1):
+            raise ConfigError(f"--epochs {epochs}: the run in {run_dir} has already trained "
+                              f"{done} epochs")
+        settings = dataclasses.replace(
+            settings, train=dataclasses.replace(settings.train, epochs=epochs))
+        write_text_atomic(run_dir / "config.toml", to_toml(settings))
     return train_run(settings, run_dir, progress=progress, log=log, resume=ckpt)
 
 

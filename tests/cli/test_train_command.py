@@ -83,6 +83,28 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
 
 
+def test_a_resumed_run_can_be_given_more_epochs(tmp_path, monkeypatch, capsys):
+    # Stopped in epoch 2 of a 2-epoch budget, resumed to 4: the same run as 4 epochs straight.
+    _, full = _train(tmp_path, "full", "--epochs", "4")
+
+    def interrupt_in_epoch_2(line: str) -> None:
+        if line.startswith("epoch   2"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "cut"
+    monkeypatch.setattr(commands, "_log", interrupt_in_epoch_2)
+    assert main(["train", "mf", "--out", str(out), "--epochs", "2",
+                 *[a for a in SMALL if a != "--quiet"]]) == 130
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--epochs", "0", "--quiet"]) == 2
+    assert "already trained 1 epochs" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--epochs", "4", "--quiet"]) == 0
+    resumed = json.loads((out / "results.json").read_text())
+    assert len(resumed["history"]) == 4 and resumed["test"] == full["test"]
+    assert "epochs = 4" in (out / "config.toml").read_text()
+    assert main(["train", "--resume", str(out), "--seed", "3"]) == 2     # other flags: no
+
+
 def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, monkeypatch, capsys):
     # A run in the background of a script ignores SIGINT; `kill` sends SIGTERM, which must
     # keep last.npz and point at --resume, not kill the process mid-write.
