@@ -63,20 +63,25 @@ def test_same_seed_same_results_and_config_repeats_the_run(tmp_path):
     assert [h["loss"] for h in ra["history"]] == [h["loss"] for h in rb["history"]]
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    _, full = _train(tmp_path, "full", "--epochs", "4")
-
-    def interrupt_in_epoch_3(line: str) -> None:
-        if line.startswith("epoch   3"):
+def _interrupted(tmp_path, monkeypatch, in_epoch: int, epochs: int):
+    """A run of `epochs` epochs stopped by Ctrl-C while epoch `in_epoch` is logged."""
+    def interrupt(line: str) -> None:
+        if line.startswith(f"epoch {in_epoch:3d}"):
             raise KeyboardInterrupt
 
     out = tmp_path / "cut"
-    monkeypatch.setattr(commands, "_log", interrupt_in_epoch_3)
-    assert main(["train", "mf", "--out", str(out), "--epochs", "4",
+    monkeypatch.setattr(commands, "_log", interrupt)
+    assert main(["train", "mf", "--out", str(out), "--epochs", str(epochs),
                  *[a for a in SMALL if a != "--quiet"]]) == 130
-    assert not (out / "results.json").exists()
-    assert load_checkpoint(out / "last.npz").meta["fit_state"]["epoch"] == 2
     monkeypatch.undo()
+    assert not (out / "results.json").exists()
+    assert load_checkpoint(out / "last.npz").meta["fit_state"]["epoch"] == in_epoch - 1
+    return out
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    _, full = _train(tmp_path, "full", "--epochs", "4")
+    out = _interrupted(tmp_path, monkeypatch, 3, 4)
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["test"] == full["test"]
@@ -86,16 +91,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 def test_a_resumed_run_can_be_given_more_epochs(tmp_path, monkeypatch, capsys):
     # Stopped in epoch 2 of a 2-epoch budget, resumed to 4: the same run as 4 epochs straight.
     _, full = _train(tmp_path, "full", "--epochs", "4")
-
-    def interrupt_in_epoch_2(line: str) -> None:
-        if line.startswith("epoch   2"):
-            raise KeyboardInterrupt
-
-    out = tmp_path / "cut"
-    monkeypatch.setattr(commands, "_log", interrupt_in_epoch_2)
-    assert main(["train", "mf", "--out", str(out), "--epochs", "2",
-                 *[a for a in SMALL if a != "--quiet"]]) == 130
-    monkeypatch.undo()
+    out = _interrupted(tmp_path, monkeypatch, 2, 2)
     assert main(["train", "--resume", str(out), "--epochs", "0", "--quiet"]) == 2
     assert "already trained 1 epochs" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--epochs", "4", "--quiet"]) == 0
