@@ -57,6 +57,22 @@ def softmax_ce_case(draw, dtype):
 
 
 @st.composite
+def softmax_counts_case(draw, dtype):
+    """Scores as in `softmax_ce_case` and counts as CSR rows: empty rows, repeated columns,
+    fractional and integer counts (the count's column never holds -inf)."""
+    logits, _, scale = draw(softmax_ce_case(dtype))
+    rng = np.random.default_rng(draw(seeds))
+    B, V = logits.shape
+    per_row = rng.integers(0, 5, B)                                     # (B,) entries a row
+    indptr = np.concatenate([[0], np.cumsum(per_row)])                  # (B + 1,)
+    cols = rng.integers(0, V, indptr[-1])                               # (nnz,) repeats allowed
+    counts = rng.choice([1.0, 2.0, 0.5, 3.25], indptr[-1])              # (nnz,)
+    rows = np.repeat(np.arange(B), per_row)
+    logits[rows, cols] = np.where(np.isinf(logits[rows, cols]), 0.0, logits[rows, cols])
+    return logits, indptr, cols, counts, scale
+
+
+@st.composite
 def gru_sequence_case(draw, dtype):
     """A padded batch: sorted longest first (NARM's layout) or in any order, holes allowed."""
     rng = np.random.default_rng(draw(seeds))

@@ -13,9 +13,11 @@ This package is the only place in nprec that imports Numba. `PAIRS` lists every
 - `sknn`: session-kNN next-item scores.
 - `parsing`: blocks of plain numeric fields of a data file in one pass.
 - `autoencoders`: sparse-times-dense products of the autoencoders' input layer.
+- `softmax_rows`: softmax cross-entropy and multinomial likelihood over all columns, the
+  score matrix turned into its gradient in one pass per row (NARM, Mult-DAE, Mult-VAE).
 - `ncf`: NCF's output unit and log loss, logistic MF's objective, a ReLU layer's halves.
 - `gru4rec`, `gru4rec_step`: GRU4Rec's sampled loss, its no-BPTT GRU step, the session state.
-- `narm`, `narm_gru`: NARM's fused softmax cross-entropy, bilinear scores, masked GRU.
+- `narm`, `narm_gru`: NARM's bilinear scores into a kept buffer, masked GRU.
 
 The GRU4Rec and NARM kernels are loaded on first use (module `__getattr__`), and so is
 `PAIRS`: their twins are built from `nprec.layers` and `nprec.losses`, which import this
@@ -63,6 +65,12 @@ from nprec.kernels.sampling import (
 from nprec.kernels.scatter import coalesce_rows, coalesce_rows_ref
 from nprec.kernels.session_cursor import session_parallel_steps, session_parallel_steps_ref
 from nprec.kernels.sknn import sknn_scores, sknn_scores_ref
+from nprec.kernels.softmax_rows import (
+    softmax_ce_rows,
+    softmax_ce_rows_ref,
+    softmax_counts_rows,
+    softmax_counts_rows_ref,
+)
 from nprec.kernels.topk import topk_rows, topk_rows_ref
 
 # Kernels imported on first access, by module (see the docstring).
@@ -70,8 +78,7 @@ _LAZY_MODULES = {
     "gru4rec": ["sampled_loss", "sampled_loss_ref"],
     "gru4rec_step": ["gru_train_forward", "gru_train_forward_ref", "gru_train_backward",
                      "gru_train_backward_ref", "session_state", "session_state_ref"],
-    "narm": ["softmax_ce_rows", "softmax_ce_rows_ref", "bilinear_scores_into",
-             "bilinear_scores_into_ref"],
+    "narm": ["bilinear_scores_into", "bilinear_scores_into_ref"],
     "narm_gru": ["gru_sequence_forward", "gru_sequence_forward_ref", "gru_sequence_backward",
                  "gru_sequence_backward_ref"],
 }
@@ -97,6 +104,8 @@ _EAGER_PAIRS = [
     (logistic_mf, logistic_mf_ref),
     (add_bias_relu, add_bias_relu_ref),
     (relu_bias_grad, relu_bias_grad_ref),
+    (softmax_ce_rows, softmax_ce_rows_ref),
+    (softmax_counts_rows, softmax_counts_rows_ref),
 ]
 
 
@@ -177,6 +186,8 @@ __all__ = [
     "sknn_scores_ref",
     "softmax_ce_rows",
     "softmax_ce_rows_ref",
+    "softmax_counts_rows",
+    "softmax_counts_rows_ref",
     "topk_rows",
     "topk_rows_ref",
 ]

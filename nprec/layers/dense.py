@@ -23,7 +23,11 @@ def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarr
     Returns:
         y (B, O) and the cache (x, W).
     """
-    y = x @ W + b                                                       # (B, O)
+    y = x @ W                                                           # (B, O)
+    if y.dtype == np.result_type(y, b):
+        y += b                  # in place: a second (B, O) array would cost a pass and pages
+    else:
+        y = y + b
     return y, DenseCache(x, W)
 
 

@@ -9,9 +9,10 @@ matrix X given as a SciPy CSR matrix instead of a dense (B, V) array:
     dlogits_bv = dloss/B · (n_b π_bv - x_bv),      n_b = Σ_v x_bv
 
 Only the dense softmax needs all V columns; the click terms touch X's stored entries. The
-gradient is formed right after the softmax (five sweeps of the (B, V) matrix in all: max,
-shift, exp, row sums, scale), and with `overwrite=True` it is written into the logits' own
-buffer, as `softmax_ce_fused` does for NARM.
+loss and the gradient are formed together, one pass per row while the row is in cache, by
+the Numba kernel `nprec.kernels.softmax_rows.softmax_counts_rows` (NARM's `softmax_ce_rows`
+is the same kernel with one target per row), and with `overwrite=True` the gradient is
+written into the logits' own buffer.
 
 Derivation: docs/derivations/multinomial_sparse.md.
 """
@@ -24,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nprec.errors import DataError
+from nprec.kernels.softmax_rows import softmax_counts_rows
 from nprec.losses._contract import as_loss, upstream_scale
 
 
@@ -53,25 +55,17 @@ def multinomial_nll_sparse_forward(logits: np.ndarray, X: sp.csr_array | sp.csr_
     if not X.has_canonical_format:              # repeated (row, column) entries are summed
         X = sp.csr_array(X, copy=True)
         X.sum_duplicates()
-    x = np.asarray(X.data, dtype=logits.dtype)                          # (nnz,)
-    if x.size and x.min() < 0:
-        raise DataError("multinomial_nll_sparse: counts must be non-negative")
-    rows = np.repeat(np.arange(B), np.diff(X.indptr))                   # (nnz,)
-    cols = X.indices                                                    # (nnz,)
-    n = np.bincount(rows, weights=x, minlength=B)                       # (B,) float64 totals
-    if overwrite and logits.flags.c_contiguous and logits.flags.writeable:
+    x = np.asarray(X.data, dtype=np.float64)                            # (nnz,)
+    if x.size and not (np.isfinite(x).all() and x.min() >= 0):
+        raise DataError("multinomial_nll_sparse: counts must be finite and non-negative")
+    if overwrite and logits.flags.c_contiguous and logits.flags.writeable \
+            and logits.dtype in (np.float32, np.float64):
         g = logits                                                      # (B, V) reused
     else:
-        g = np.array(logits, order="C")                                 # (B, V) a copy
-    g -= g.max(axis=1, keepdims=True)                                   # (B, V) shifted, max 0
-    clicked = g[rows, cols].astype(np.float64)                          # (nnz,) shifted logits
-    np.exp(g, out=g)                                                    # (B, V) e^(s - max)
-    Z = g.sum(axis=1, dtype=np.float64)                                 # (B,) in [1, V]
-    # n_b log Z_b - Σ x s over the shifted logits (the row max cancels between the terms).
-    loss = (n @ np.log(Z) - x.astype(np.float64) @ clicked) / B
-    # Softmax times the row total, then minus the counts at the clicked entries, all / B.
-    g *= (n / (Z * B)).astype(g.dtype)[:, None]                         # (B, V) n_b π_b / B
-    g[rows, cols] -= x / x.dtype.type(B)
+        g = np.array(logits, order="C", dtype=np.result_type(logits.dtype, np.float32))
+    # One pass per row: n_b log Z_b - Σ x s out, the buffer now holds (n_b π_b - x_b) / B.
+    row_loss = softmax_counts_rows(g, X.indptr, X.indices, x, 1.0 / B)  # (B,)
+    loss = row_loss.sum() / B
     return as_loss(loss, logits.dtype), MultinomialNllSparseCache(g)
 
 

@@ -6,7 +6,7 @@ The same loss as `softmax_ce` (Li et al. 2017 train NARM with it over all V item
     dlogits = dloss/B · (softmax(logits) - onehot(targets))
 
 `softmax_ce` keeps the (B, V) softmax in its cache and forms the gradient in backward, which
-sweeps the score matrix again. Here the Numba kernel `nprec.kernels.narm.softmax_ce_rows`
+sweeps the score matrix again. Here the Numba kernel `nprec.kernels.softmax_rows.softmax_ce_rows`
 computes the loss and the gradient together, one pass per row while the row is in cache, and
 the cache holds the gradient for dloss = 1. With `overwrite=True` it is written into the
 logits' own buffer: no second (B, V) array is allocated (NARM's scores are not needed after
@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nprec.errors import DataError
-from nprec.kernels.narm import softmax_ce_rows
+from nprec.kernels.softmax_rows import softmax_ce_rows
 from nprec.losses._contract import as_loss, upstream_scale
 
 

@@ -35,6 +35,7 @@ from kernel_cases import (
     sampled_loss_case,
     session_state_case,
     softmax_ce_case,
+    softmax_counts_case,
 )
 
 import nprec.kernels
@@ -304,6 +305,7 @@ CASES = {
     "gru_train_backward": gru_train_case,
     "session_state": session_state_args,
     "softmax_ce_rows": softmax_ce_case,
+    "softmax_counts_rows": softmax_counts_case,
     "bilinear_scores_into": bilinear_case,
     "gru_sequence_forward": gru_sequence_forward_case,
     "gru_sequence_backward": gru_sequence_case,
@@ -378,6 +380,15 @@ def _softmax_ce_tol(args, dtype):
     return _EPS[dtype], _EPS[dtype] * max(args[2], 0.1)
 
 
+def _softmax_counts_tol(args, dtype):
+    # As `_softmax_ce_tol`, the row's total count multiplying both the loss (n log Z) and the
+    # gradient (n softmax).
+    _, indptr, _, counts, scale = args
+    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    total = np.bincount(rows, weights=counts, minlength=indptr.size - 1).max(initial=0.0)
+    return _EPS[dtype], _EPS[dtype] * max(scale, 0.1) * (1.0 + total)
+
+
 # (rtol, atol) of every float result of a pair, for pairs whose results need more than the
 # default: 1e-5 (float32 arrays) or 1e-12 (float64 arrays), and Python floats equal.
 TOLERANCES = {
@@ -385,6 +396,7 @@ TOLERANCES = {
     # over all columns): the default's tolerance of the arrays, for it too.
     "sampled_loss": lambda args, dtype: (_EPS[dtype], _EPS[dtype]),
     "softmax_ce_rows": _softmax_ce_tol,
+    "softmax_counts_rows": _softmax_counts_tol,
     "bce_output": _bce_output_tol,
     "logistic_mf": _logistic_mf_tol,
 }
