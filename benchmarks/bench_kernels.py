@@ -36,6 +36,8 @@ from nprec.data import Interactions, Sessions
 from nprec.data.fields import BLOCK_BYTES
 from nprec.kernels import (
     PAIRS,
+    attention_rows_forward,
+    attention_rows_forward_ref,
     gru_sequence_forward,
     gru_sequence_forward_ref,
     gru_train_forward,
@@ -139,6 +141,10 @@ def _model_cases(rng, lengths, ends, cdf):
     mask = np.arange(T)[None, :] < pre_len[:, None]                     # (512, T)
     x = (rng.standard_normal((512, T, D)) * mask[..., None]).astype(f32)
     narm_gru = (x, mask, np.zeros((512, H), f32), *_gru_weights(rng, D, H))
+    hs = (rng.standard_normal((512, T, H)) * mask[..., None]).astype(f32)
+    A1, A2 = 0.1 * rng.standard_normal((2, H, H), dtype=f32)
+    narm_att = (hs, hs[:, -1].copy(), mask, A1, A2, (0.1 * rng.standard_normal(H)).astype(f32),
+                rng.standard_normal((512, H), dtype=f32))
     # GRU4Rec's session-state input: 32 rows at random events (of long sessions, mostly).
     pos = rng.integers(0, ends[-1], 32)
     table = {
@@ -189,6 +195,10 @@ def _model_cases(rng, lengths, ends, cdf):
                                   (0.1 * rng.standard_normal((D, 2 * H))).astype(f32),
                                   np.zeros((512, Vn), f32))),
         "gru_sequence_forward": (f"B=512 prefixes, T={T}, D={D}, H={H}", narm_gru),
+        "attention_rows_forward": (f"B=512 prefixes, T={T}, H={H}", narm_att[:-1]),
+        "attention_rows_backward": (f"B=512 prefixes, T={T}, H={H}",
+                                    (narm_att[-1], attention_rows_forward(*narm_att[:-1])[1],
+                                     attention_rows_forward_ref(*narm_att[:-1])[1])),
         "gru_sequence_backward": (f"B=512 prefixes, T={T}, D={D}, H={H}",
                                   (rng.standard_normal((512, T, H)).astype(f32),
                                    gru_sequence_forward(*narm_gru)[1],
@@ -278,6 +288,8 @@ CALLS = {
     "gru_train_backward": _on_own_cache,
     "gru_sequence_forward": _forward_output,
     "gru_sequence_backward": _on_own_cache,
+    "attention_rows_forward": _forward_output,
+    "attention_rows_backward": _on_own_cache,
 }
 
 
@@ -285,8 +297,8 @@ CALLS = {
 # magnitude instead of 1e-6. gru_sequence_backward: dW, dU_zr, dU_h and db are float32 sums
 # over T·B = 8,704 rows, taken time-major by the kernel and batch-major by the layer; an entry
 # whose terms cancel keeps their rounding (here 8e-5 at |dW| up to 165, 1.3e-4 at |db| up to
-# 156).
-SCALED_ATOL = {"gru_sequence_backward"}
+# 156). attention_rows_backward: dA2 likewise sums B·T rows.
+SCALED_ATOL = {"gru_sequence_backward", "attention_rows_backward"}
 
 
 def _same(a, b, scaled: bool = False) -> bool:

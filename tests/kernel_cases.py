@@ -91,6 +91,27 @@ def gru_sequence_case(draw, dtype):
 
 
 @st.composite
+def attention_case(draw, dtype):
+    """(hs, h_t, mask, A1, A2, v, dc): NARM's padded rows (longest first) or any mask, rows
+    with no real position, length-1 rows, repeated states."""
+    rng = np.random.default_rng(draw(seeds))
+    B, T, H = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    lengths = rng.integers(0, T + 1, B)
+    if draw(st.booleans()):
+        lengths = np.sort(lengths)[::-1]
+    mask = np.arange(T)[None, :] < lengths[:, None]                     # (B, T)
+    if draw(st.booleans()):
+        mask &= rng.random((B, T)) < 0.7                                # holes: any mask
+    scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
+    hs = (scale * rng.standard_normal((B, T, H))).astype(dtype)         # (B, T, H)
+    if draw(st.booleans()):
+        hs[:, -1] = hs[:, 0]                                            # a repeated state
+    h_t, A1, A2 = (rng.standard_normal(s).astype(dtype) for s in ((B, H), (H, H), (H, H)))
+    v, dc = rng.standard_normal(H).astype(dtype), rng.standard_normal((B, H)).astype(dtype)
+    return hs, h_t, mask, A1, A2, v, dc
+
+
+@st.composite
 def sampled_loss_case(draw, dtype=np.float64):
     """(S, by, cols, log_q, loss, elu, bpreg): few items, so columns repeat items; some items
     of the block are not columns at all (read only as inputs)."""

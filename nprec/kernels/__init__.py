@@ -17,7 +17,8 @@ This package is the only place in nprec that imports Numba. `PAIRS` lists every
   score matrix turned into its gradient in one pass per row (NARM, Mult-DAE, Mult-VAE).
 - `ncf`: NCF's output unit and log loss, logistic MF's objective, a ReLU layer's halves.
 - `gru4rec`, `gru4rec_step`: GRU4Rec's sampled loss, its no-BPTT GRU step, the session state.
-- `narm`, `narm_gru`: NARM's bilinear scores into a kept buffer, masked GRU.
+- `narm`, `narm_gru`, `narm_attention`: NARM's bilinear scores into a kept buffer, masked
+  GRU, attention over the real positions.
 
 The GRU4Rec and NARM kernels are loaded on first use (module `__getattr__`), and so is
 `PAIRS`: their twins are built from `nprec.layers` and `nprec.losses`, which import this
@@ -79,6 +80,8 @@ _LAZY_MODULES = {
     "gru4rec_step": ["gru_train_forward", "gru_train_forward_ref", "gru_train_backward",
                      "gru_train_backward_ref", "session_state", "session_state_ref"],
     "narm": ["bilinear_scores_into", "bilinear_scores_into_ref"],
+    "narm_attention": ["attention_rows_forward", "attention_rows_forward_ref",
+                       "attention_rows_backward", "attention_rows_backward_ref"],
     "narm_gru": ["gru_sequence_forward", "gru_sequence_forward_ref", "gru_sequence_backward",
                  "gru_sequence_backward_ref"],
 }
@@ -140,6 +143,10 @@ __all__ = [
     "adam_rows_ref",
     "add_bias_relu",
     "add_bias_relu_ref",
+    "attention_rows_backward",
+    "attention_rows_backward_ref",
+    "attention_rows_forward",
+    "attention_rows_forward_ref",
     "bce_output",
     "bce_output_ref",
     "bilinear_scores_into",

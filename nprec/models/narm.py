@@ -33,6 +33,8 @@ Built from nprec layers and losses: embedding, dropout, gru, attention, concat, 
 softmax_ce_fused. The GRU runs through `nprec.kernels.narm_gru.gru_sequence_forward`, the
 same function as the `gru` layer (its twin) computed on the running rows only: each batch's
 rows are sorted longest prefix first, so step t touches exactly the prefixes still going.
+The attention runs through `nprec.kernels.narm_attention` (twins: the `attention` layer),
+its elementwise work one pass per row over the real positions only.
 The decoder's (B, V) scores are written into one buffer kept from batch to batch
 (`nprec.kernels.narm.bilinear_scores_into`, twin `bilinear_forward`), so `backward` takes
 the cache of the latest `forward` only.
@@ -50,10 +52,9 @@ from nprec.config import check
 from nprec.data.containers import Sessions
 from nprec.errors import DataError, TrainingError
 from nprec.kernels.narm import bilinear_scores_into
+from nprec.kernels.narm_attention import attention_rows_backward, attention_rows_forward
 from nprec.kernels.narm_gru import gru_sequence_backward, gru_sequence_forward
 from nprec.layers import (
-    attention_backward,
-    attention_forward,
     bilinear_backward,
     bilinear_forward,
     dropout_backward,
@@ -225,7 +226,7 @@ class Model:
                                          prm["b"])                      # (B, T, H)
         # Padded steps carry the state, so the last column is each prefix's last real state.
         c_g = hs[:, -1]                                                 # (B, H) global
-        c_l, c_att = attention_forward(hs, c_g, mask, prm["A1"], prm["A2"],
+        c_l, c_att = attention_rows_forward(hs, c_g, mask, prm["A1"], prm["A2"],
                                        prm["v"])                        # (B, H) local
         c, c_cat = concat_forward(c_l, c_g)                             # (B, 2H)
         c_d2 = None
@@ -265,7 +266,7 @@ class Model:
             dc, _ = dropout_backward(dc, cache.ctx_drop)
         dc_l, dc_g = concat_backward(dc, cache.cat)                     # (B, H) each
         # Local encoder -> states (values and keys) and its query, the last state.
-        dhs, dh_q, _, dA1, dA2, dv = attention_backward(dc_l, cache.att)  # (B, T, H), (B, H)
+        dhs, dh_q, _, dA1, dA2, dv = attention_rows_backward(dc_l, cache.att)  # (B, T, H), (B, H)
         # The last state is read twice: as c_g and as the attention's query.
         dhs[:, -1] += dc_g + dh_q
         dx, _, _, dW, dU_zr, dU_h, db = gru_sequence_backward(dhs, cache.gru)  # (B, T, D)

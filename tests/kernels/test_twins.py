@@ -27,6 +27,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_cases import (
+    attention_case,
     bce_output_case,
     csr_case,
     gru_sequence_case,
@@ -258,6 +259,11 @@ def gru_sequence_forward_case(draw, dtype):
 
 
 @st.composite
+def attention_forward_case(draw, dtype):
+    return draw(attention_case(dtype))[:-1]
+
+
+@st.composite
 def bilinear_case(draw, dtype):
     rng = np.random.default_rng(draw(seeds))
     B, C, D, V = (draw(st.integers(1, 5)) for _ in range(4))
@@ -309,6 +315,8 @@ CASES = {
     "bilinear_scores_into": bilinear_case,
     "gru_sequence_forward": gru_sequence_forward_case,
     "gru_sequence_backward": gru_sequence_case,
+    "attention_rows_forward": attention_forward_case,
+    "attention_rows_backward": attention_case,
     "bce_output": bce_output_case,
     "logistic_mf": logistic_mf_case,
     "add_bias_relu": add_bias_relu_case,
@@ -352,6 +360,8 @@ CALLS = {
     "gru_train_backward": _backward_on_own_cache,
     "gru_sequence_forward": _forward_output,
     "gru_sequence_backward": _backward_on_own_cache,
+    "attention_rows_forward": _forward_output,
+    "attention_rows_backward": _backward_on_own_cache,
 }
 
 _EPS = {np.float32: 1e-5, np.float64: 1e-12}
