@@ -14,7 +14,10 @@ things make it faster on NARM's batches (B = 512 prefixes, mostly 1 to 10 items)
 - Active rows only. Step t works on rows [0, n_t), where n_t is one past the last row with a
   real item at t. NARM sorts each batch's rows by length, longest first, so n_t is exactly
   the number of prefixes still running and no padded row is ever computed.
-- Time-major storage (T, B, ·): the rows of a step are one contiguous block for BLAS.
+- Step-major compact storage: the N = Σ_t n_t computed rows are stored step after step
+  (step t's are [off_t, off_t + n_t), one contiguous block for BLAS), so the products with
+  the shared weights — x W before the loop, dA Wᵀ, xᵀ dA, h_prevᵀ dA after it — run over
+  those N rows and not over all T·B (on NARM's batches about a quarter are real).
 - The elementwise chains between the matrix products (the blend, the gate gradients, the
   state gradient) are single compiled passes; sigmoid and tanh stay in NumPy's SIMD loops
   (σ(x) = (1 + tanh(x/2)) / 2). The passes are serial: a step holds about 50,000 numbers,
@@ -32,13 +35,15 @@ from nprec.layers import gru_backward, gru_forward
 
 
 class GRUSequenceCache(NamedTuple):
-    xt: np.ndarray       # (T, B, D) inputs, time-major
+    x_c: np.ndarray      # (N, D) inputs of the computed rows, step by step
     mask_t: np.ndarray   # (T, B) bool, True where the step is real
-    n_active: np.ndarray  # (T,) rows [0, n_t) hold every real row of step t
+    off: np.ndarray      # (T + 1,) step t's computed rows are [off[t], off[t + 1]) of the blocks
+    rows: np.ndarray     # (N,) batch row of each computed row
+    steps: np.ndarray    # (N,) step of each computed row
     h0: np.ndarray       # (B, H) initial state
     hs_t: np.ndarray     # (T, B, H) states after every step
-    zr_t: np.ndarray     # (T, B, 2H) gates [z | r] (0 outside the active rows)
-    cand_t: np.ndarray   # (T, B, H) candidates (0 outside the active rows)
+    zr_c: np.ndarray     # (N, 2H) gates [z | r] of the computed rows
+    cand_c: np.ndarray   # (N, H) candidates of the computed rows
     W: np.ndarray        # (D, 3H)
     U_zr: np.ndarray     # (H, 2H)
     U_h: np.ndarray      # (H, H)
@@ -81,29 +86,32 @@ def gru_sequence_forward(x: np.ndarray, mask: np.ndarray, h0: np.ndarray, W: np.
         raise ValueError(f"gru_sequence_forward: mask {mask.shape}, expected {(B, T)}")
     dtype = np.result_type(x, h0, W)
     mask_t = np.ascontiguousarray(mask.T)                               # (T, B)
-    # One past the last real row of each step (0 for a step with none).
+    # One past the last real row of each step (0 for a step with none): the computed rows.
     n_active = np.where(mask_t.any(axis=1), B - np.argmax(mask_t[:, ::-1], axis=1), 0)  # (T,)
-    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype)        # (T, B, D)
-    A = (xt.reshape(T * B, D) @ W + b).reshape(T, B, 3 * H)             # (T, B, 3H)
+    off = np.concatenate([[0], np.cumsum(n_active)])                    # (T + 1,)
+    steps = np.repeat(np.arange(T), n_active)                           # (N,)
+    rows = np.arange(off[-1]) - off[steps]                              # (N,) 0..n_t-1 per step
+    x_c = np.asarray(x, dtype=dtype)[rows, steps]                       # (N, D) gathered
+    A = x_c @ W + b                                                     # (N, 3H) input parts
     hs_t = np.empty((T, B, H), dtype=dtype)                             # (T, B, H)
-    zr_t = np.zeros((T, B, 2 * H), dtype=dtype)                         # (T, B, 2H)
-    cand_t = np.zeros((T, B, H), dtype=dtype)                           # (T, B, H)
+    zr_c = np.empty((off[-1], 2 * H), dtype=dtype)                      # (N, 2H)
+    cand_c = np.empty((off[-1], H), dtype=dtype)                        # (N, H)
     h = np.array(h0, dtype=dtype)                                       # (B, H) the running state
     for t in range(T):
-        n = n_active[t]
+        n, o = n_active[t], off[t]
         if n:
-            zr, cand, hn = zr_t[t, :n], cand_t[t, :n], h[:n]
+            zr, cand, hn = zr_c[o:o + n], cand_c[o:o + n], h[:n]
             np.matmul(hn, U_zr, out=zr)
-            zr += A[t, :n, :2 * H]
+            zr += A[o:o + n, :2 * H]
             _sigmoid_inplace(zr)                                        # (n, 2H) [z | r]
             np.matmul(zr[:, H:] * hn, U_h, out=cand)
-            cand += A[t, :n, 2 * H:]
+            cand += A[o:o + n, 2 * H:]
             np.tanh(cand, out=cand)                                     # (n, H)
             _blend(hn, zr, cand, mask_t[t, :n])                         # h <- h + z (cand - h)
         hs_t[t] = h
     hs = np.ascontiguousarray(hs_t.transpose(1, 0, 2))                  # (B, T, H)
-    return hs, GRUSequenceCache(xt, mask_t, n_active, np.asarray(h0, dtype=dtype), hs_t,
-                                zr_t, cand_t, W, U_zr, U_h)
+    return hs, GRUSequenceCache(x_c, mask_t, off, rows, steps, np.asarray(h0, dtype=dtype),
+                                hs_t, zr_c, cand_c, W, U_zr, U_h)
 
 
 def gru_sequence_backward(dhs: np.ndarray, cache: GRUSequenceCache
@@ -113,34 +121,34 @@ def gru_sequence_backward(dhs: np.ndarray, cache: GRUSequenceCache
     Returns dx (B, T, D), None (mask), dh0 (B, H), dW (D, 3H), dU_zr (H, 2H), dU_h (H, H),
     db (3H,).
     """
-    xt, mask_t, n_active, h0, hs_t, zr_t, cand_t, W, U_zr, U_h = cache
-    T, B, D = xt.shape
-    H = h0.shape[1]
-    dA = np.zeros((T, B, 3 * H), dtype=dhs.dtype)                       # (T, B, 3H)
+    x_c, mask_t, off, rows, steps, h0, hs_t, zr_c, cand_c, W, U_zr, U_h = cache
+    T, B = mask_t.shape
+    D, H = x_c.shape[1], h0.shape[1]
+    dA = np.empty((off[-1], 3 * H), dtype=dhs.dtype)                    # (N, 3H)
+    h_prev_c = np.empty((off[-1], H), dtype=dhs.dtype)                  # (N, H)
     dh = np.zeros((B, H), dtype=dhs.dtype)                              # (B, H) dL/dh_t
     for t in range(T - 1, -1, -1):
         # h_t feeds the loss directly (dhs) and the next step (dh carried from t + 1).
         dh += dhs[:, t]
-        n = n_active[t]
+        o, n = off[t], off[t + 1] - off[t]
         if not n:
             continue                                                    # h_t = h_{t-1} everywhere
-        h_prev = hs_t[t - 1, :n] if t else h0[:n]                       # (n, H)
-        zr, da, m, dhn = zr_t[t, :n], dA[t, :n], mask_t[t, :n], dh[:n]
-        # Through the blend and the tanh: da_h and da_z (rows of padded steps stay 0).
-        _blend_backward(dhn, h_prev, zr, cand_t[t, :n], m, da)
+        h_prev = h_prev_c[o:o + n]                                      # (n, H)
+        h_prev[...] = hs_t[t - 1, :n] if t else h0[:n]
+        zr, da, m, dhn = zr_c[o:o + n], dA[o:o + n], mask_t[t, :n], dh[:n]
+        # Through the blend and the tanh: da_h and da_z (rows of padded steps get 0).
+        _blend_backward(dhn, h_prev, zr, cand_c[o:o + n], m, da)
         drh = da[:, 2 * H:] @ U_h.T                                     # (n, H) into r ⊙ h_prev
         # Through r: da_r; the blend (1 - z) and the reset product r reach h_prev.
         _reset_backward(dhn, h_prev, zr, drh, m, da)
         dhn += da[:, :2 * H] @ U_zr.T                                   # the gates' U_zr path
-    # Shared weights: one product over all steps each (padded rows have dA = 0).
-    dA2 = dA.reshape(T * B, 3 * H)                                      # (TB, 3H)
-    dx = (dA2 @ W.T).reshape(T, B, D).transpose(1, 0, 2)                # (B, T, D)
-    dW = xt.reshape(T * B, D).T @ dA2                                   # (D, 3H)
-    h_prev2 = np.concatenate([h0[None], hs_t[:-1]]).reshape(T * B, H)   # (TB, H)
-    dU_zr = h_prev2.T @ dA2[:, :2 * H]                                  # (H, 2H)
-    rh2 = zr_t[:, :, H:].reshape(T * B, H) * h_prev2                    # (TB, H) r ⊙ h_prev
-    dU_h = rh2.T @ dA2[:, 2 * H:]                                       # (H, H)
-    return dx, None, dh, dW, dU_zr, dU_h, dA2.sum(axis=0)
+    # Shared weights: one product over the computed rows of all steps each.
+    dx = np.zeros((B, T, D), dtype=dhs.dtype)                           # (B, T, D)
+    dx[rows, steps] = dA @ W.T                                          # padded rows stay 0
+    dW = x_c.T @ dA                                                     # (D, 3H)
+    dU_zr = h_prev_c.T @ dA[:, :2 * H]                                  # (H, 2H)
+    dU_h = (zr_c[:, H:] * h_prev_c).T @ dA[:, 2 * H:]                   # (H, H) via r ⊙ h_prev
+    return dx, None, dh, dW, dU_zr, dU_h, dA.sum(axis=0)
 
 
 @jit()
