@@ -29,8 +29,8 @@ fast-math, vectorises neither a float max nor a float sum):
   e^r, and 2^n built from its exponent bits (relative error about 1e-7, float32's own
   precision). Arguments below -87 (where e^t < 1.7e-38, the smallest normal float32)
   are raised to -87: they vanish in Z all the same. A NaN score makes the row's loss NaN;
-- Z is summed pairwise, by folding the row in halves (each fold is an elementwise add; the
-  first fold shares its pass with the multiplication by 2^n).
+- Z is accumulated in float64 in the pass that multiplies by 2^n, its additions allowed to
+  be reordered (fastmath "reassoc" on that loop alone) so that they vectorise.
 
 float64 (gradient tests) takes the same passes with the library exp and a plain max. The
 target terms (n_b and the clicked scores) are summed in float64.
@@ -186,47 +186,27 @@ def _run(logits, indptr, cols, counts, scale) -> np.ndarray:
     return loss
 
 
-@jit()
-def _pairwise_sum(x, w):
-    """Σ x by folding in halves, w[i] = x[i] + x[i + n/2]: elementwise adds, pairwise order.
-
-    w is scratch of at least (x.size + 1) // 2 entries, or x itself (x is then overwritten).
-    """
-    n = x.shape[0]
-    if n == 0:
-        return 0.0
-    src = x
-    while n > 1:
-        h = n // 2
-        for i in range(h):
-            w[i] = src[i] + src[i + h]
-        if n % 2 == 1:
-            w[h] = src[n - 1]
-            n = h + 1
-        else:
-            n = h
-        src = w
-    return float(src[0])
-
-
-@jit()
-def _times_pow2_and_sum(o, pow2, w):
-    """o <- o · pow2 and return Σ o, the multiply fused with the first fold of the sum.
-
-    w is scratch of (o.size + 1) // 2 entries.
-    """
-    n = o.shape[0]
-    h = n // 2
-    for i in range(h):
+# The two sums below may add their terms in any order (fastmath "reassoc" on these loops
+# only), so that the compiler vectorises them: without it a float sum is one serial chain.
+# The terms are accumulated in float64, so the order does not matter to float32 precision.
+@jit(fastmath={"reassoc"})
+def _times_pow2_and_sum(o, pow2):
+    """o <- o · pow2 and return Σ o in float64, in one pass."""
+    total = 0.0
+    for i in range(o.shape[0]):
         a = o[i] * pow2[i]
-        c = o[i + h] * pow2[i + h]
         o[i] = a
-        o[i + h] = c
-        w[i] = a + c
-    if n % 2 == 1:
-        o[n - 1] *= pow2[n - 1]
-        w[h] = o[n - 1]
-    return _pairwise_sum(w, w)
+        total += a
+    return total
+
+
+@jit(fastmath={"reassoc"})
+def _sum(o):
+    """Σ o (float64)."""
+    total = 0.0
+    for i in range(o.shape[0]):
+        total += o[i]
+    return total
 
 
 @jit()
@@ -272,7 +252,7 @@ def _row_f32(o, bits, cols, counts, scale):
         o[v] = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r
                 + r + np.float32(1.0))
         p2[v] = (np.int32(t) + np.int32(127)) << np.int32(23)
-    Z = _times_pow2_and_sum(o, p2.view(np.float32), np.empty((V + 1) // 2, np.float32))
+    Z = _times_pow2_and_sum(o, p2.view(np.float32))
     _scale_row(o, np.float32(scale * n / Z), cols, counts, scale)
     return n * math.log(Z) - clicked
 
@@ -288,7 +268,7 @@ def _row_f64(o, cols, counts, scale):
     n, clicked = _targets_shifted(o, m, cols, counts)
     for v in range(V):
         o[v] = math.exp(o[v] - m)
-    Z = _pairwise_sum(o, np.empty((V + 1) // 2, dtype=np.float64))
+    Z = _sum(o)
     _scale_row(o, scale * n / Z, cols, counts, scale)
     return n * math.log(Z) - clicked
 
