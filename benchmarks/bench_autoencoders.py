@@ -9,7 +9,8 @@ per epoch, then the throughput of the dense products.
 2. Speed: one epoch over the training users of ML-1M (ratings >= 4, users with >= 5 items,
    600 validation and 600 test users held out: the split `nprec train multvae` makes with
    seed 0), batch 500, Adam lr 1e-3, float32, the same thread count for BLAS, Numba and
-   PyTorch. Epochs alternate between the two so both see the same machine load; the median
+   PyTorch. Epochs alternate between the two so both see the same machine load (each after
+   an untimed pause, benchmarks/_settle.py); the median
    epoch of `--rounds` is reported, in wall-clock and in process CPU seconds. The PyTorch
    twin is written as its users write it (the common port of the official notebook,
    younggyoseo/vae-cf-pytorch): the batch densified with `.toarray()`, `F.normalize`,
@@ -37,6 +38,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 from _result import print_result
+from _settle import settle
 
 from nprec.data import binarize, k_core, read_interactions, strong_generalization
 from nprec.layers import dense_backward, dense_forward
@@ -203,6 +205,7 @@ def time_epochs(train, name: str, rounds: int) -> dict[str, tuple[float, float]]
     times = {"nprec": [], "torch": []}
     for r in range(rounds + 1):                    # round 0 warms up (JIT, allocator)
         for side, run in (("nprec", nprec_epoch), ("torch", torch_epoch)):
+            settle()
             w0, c0 = _clock()
             run(np.random.default_rng(r))
             w1, c1 = _clock()

@@ -14,7 +14,8 @@
    IndexedAdagradM).
 2. Speed: whole training epochs (forward, backward, Adagrad with momentum) on the same data
    with the same settings, float32, the same thread count for BLAS, Numba and PyTorch
-   (default 2), in alternating rounds so every contender sees the same machine load:
+   (default 2), in alternating rounds so every contender sees the same machine load (each
+   epoch after an untimed pause, benchmarks/_settle.py):
      nprec     nprec.models.gru4rec with nprec.optim.Adagrad
      twin      the PyTorch twin above (sparse embeddings, index_add updates), fed nprec's steps
      official  the official code (`hidasib/GRU4Rec_PyTorch_Official`, gru4rec_pytorch.py)
@@ -51,6 +52,7 @@ from pathlib import Path
 import numba
 import numpy as np
 from _result import print_result
+from _settle import settle
 
 from nprec.config import convert
 from nprec.data.containers import Sessions
@@ -362,10 +364,13 @@ def run_speed(args) -> None:
     times: dict[str, list[np.ndarray]] = {"nprec": [], "twin": [], "official": []}
     for epoch in range(1, args.epochs + 1):
         if "nprec" in only:
+            settle()
             times["nprec"].append(epoch_nprec(model, opt_n, train, epoch, args.steps))
         if "twin" in only:
+            settle()
             times["twin"].append(epoch_twin(model, twin, opt_t, train, epoch, args.steps))
         if official is not None and "official" in only:
+            settle()
             times["official"].append(official.epoch())
         print("  epoch", epoch, "  ".join(f"{k} {v[-1][0]:.1f}s (cpu {v[-1][1]:.1f}s)"
                                           for k, v in times.items() if v), flush=True)

@@ -10,7 +10,9 @@
 2. Speed: the same training batches (nprec's sampler: shuffled, length-bucketed prefix
    batches of 512, D = 50, H = 100, full softmax over all items) through one training step
    each (forward, backward, Adam lr 1e-3), float32, the same thread count for BLAS, Numba and
-   PyTorch. Blocks of 5 batches alternate between the two so both see the same machine load.
+   PyTorch. Blocks of 5 batches alternate between the two so both see the same machine load,
+   each block after an untimed pause (benchmarks/_settle.py: the other side's BLAS threads
+   keep spinning for a while after their last product).
    The PyTorch twin is written as a PyTorch user would write it: `nn.GRU` on a packed
    sequence (cuDNN-style cell, reset gate after U_h: the same cost), `F.dropout`,
    `F.cross_entropy`, `torch.optim.Adam`. Its decoder is timed in two product orders:
@@ -36,6 +38,7 @@ from pathlib import Path
 import numba
 import numpy as np
 from _result import print_result
+from _settle import settle
 
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
@@ -188,6 +191,7 @@ def time_side_by_side(sessions: Sessions, n_batches: int, clock,
     done = 0
     while done < todo:
         chunk = []
+        settle()
         for _ in range(min(block, todo - done)):
             # nprec draws its dropout masks while making a batch: part of its step.
             t0 = clock()
@@ -196,6 +200,7 @@ def time_side_by_side(sessions: Sessions, n_batches: int, clock,
             times["nprec"].append(clock() - t0)
             chunk.append(b)
         for order in twins:
+            settle()
             for b in chunk:
                 t0 = clock()
                 step_torch(b, order)

@@ -14,9 +14,10 @@
    as a PyTorch user writes NCF: `nn.Embedding` (dense gradients), `nn.Linear`, ReLU,
    `BCEWithLogitsLoss`, `torch.optim.Adam`, tensors made from the NumPy batches with
    `torch.from_numpy`. Blocks of 200 steps alternate between the two so both see the same
-   machine load. `--steps N` times the first N steps and scales to the epoch (0 = the whole
-   epoch). Threads: PyTorch's intra-op threads, Numba's threads and NumPy's OpenBLAS
-   threads are all set to `--threads` (OpenBLAS to `--blas-threads` if given).
+   machine load, each after an untimed pause (benchmarks/_settle.py). `--steps N` times the
+   first N steps and scales to the epoch (0 = the whole epoch). Threads: PyTorch's intra-op
+   threads, Numba's threads and NumPy's OpenBLAS threads are all set to `--threads`
+   (OpenBLAS to `--blas-threads` if given).
 
 After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
 pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
@@ -37,6 +38,7 @@ from pathlib import Path
 import numba
 import numpy as np
 from _result import print_result
+from _settle import settle
 
 from nprec.data import read_interactions
 from nprec.data.synthetic import synthetic_interactions
@@ -189,11 +191,13 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock,
         spent = {"nprec": 0.0, "torch": 0.0}
         for start in range(0, n, block):
             chunk = batches[start:min(start + block, n)]
+            settle()
             t0 = clock()
             for batch in chunk:
                 _, cache = model.forward(batch)
                 opt.step(model.params, model.backward(cache))
             spent["nprec"] += clock() - t0
+            settle()
             t0 = clock()
             for users, items, labels in chunk:
                 t_opt.zero_grad()
