@@ -66,7 +66,8 @@ def show_step(train: Sessions) -> None:
     H, V = model.config.hidden_units, train.n_items
     print("2. One training step (B prefixes, T steps, D = 50, H = 100, V items):")
     rows = [("items, mask", batch.items.shape, "prefixes, left-aligned"),
-            ("GRU states h_1..h_T", cache.att.hs.shape, "padded steps carry the state"),
+            ("GRU states h_1..h_T", cache.att.shape, "padded steps carry the state"),
+            ("real states", cache.att.h.shape, "what the attention reads (padding skipped)"),
             ("c_g = h_T", (B, H), "the global encoder: last real state"),
             ("attention weights", cache.att.alpha.shape, "softmax over the real steps"),
             ("c = [c_l; c_g]", cache.dec.c.shape, "session vector, dropout 0.5"),
