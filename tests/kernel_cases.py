@@ -72,18 +72,25 @@ def softmax_counts_case(draw, dtype):
     return logits, indptr, cols, counts, scale
 
 
+def _padded_mask(draw, rng: np.random.Generator, B: int, T: int) -> np.ndarray:
+    """(B, T) bool: prefixes of random lengths (empty rows too), sorted longest first as
+    NARM lays them out or in any order, and sometimes with holes (any mask at all)."""
+    lengths = rng.integers(0, T + 1, B)
+    if draw(st.booleans()):
+        lengths = np.sort(lengths)[::-1]
+    mask = np.arange(T)[None, :] < lengths[:, None]                     # (B, T)
+    if draw(st.booleans()):
+        mask &= rng.random((B, T)) < 0.8                                # holes
+    return mask
+
+
 @st.composite
 def gru_sequence_case(draw, dtype):
     """A padded batch: sorted longest first (NARM's layout) or in any order, holes allowed."""
     rng = np.random.default_rng(draw(seeds))
     B, T, D, H = (draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 4)),
                   draw(st.integers(1, 5)))
-    lengths = rng.integers(0, T + 1, B)
-    if draw(st.booleans()):
-        lengths = np.sort(lengths)[::-1]
-    mask = np.arange(T)[None, :] < lengths[:, None]                     # (B, T)
-    if draw(st.booleans()):
-        mask &= rng.random((B, T)) < 0.8                                # holes: any mask
+    mask = _padded_mask(draw, rng, B, T)                                # (B, T)
     args = [rng.standard_normal(s).astype(dtype) for s in
             ((B, T, D), (B, H), (D, 3 * H), (H, 2 * H), (H, H), (3 * H,))]
     x, h0, W, U_zr, U_h, b = args
@@ -96,12 +103,7 @@ def attention_case(draw, dtype):
     with no real position, length-1 rows, repeated states."""
     rng = np.random.default_rng(draw(seeds))
     B, T, H = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 5))
-    lengths = rng.integers(0, T + 1, B)
-    if draw(st.booleans()):
-        lengths = np.sort(lengths)[::-1]
-    mask = np.arange(T)[None, :] < lengths[:, None]                     # (B, T)
-    if draw(st.booleans()):
-        mask &= rng.random((B, T)) < 0.7                                # holes: any mask
+    mask = _padded_mask(draw, rng, B, T)                                # (B, T)
     scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
     hs = (scale * rng.standard_normal((B, T, H))).astype(dtype)         # (B, T, H)
     if draw(st.booleans()):
