@@ -69,7 +69,7 @@ def benchmarks(threads: int, official: str | None, quick: bool) -> list[tuple[st
                                 "learning_rate=0.05,momentum=0.15,n_sample=2048,"
                                 "sample_alpha=0.3,elu_param=1.0,bpreg=0.9,logq=0.0"]
          + gru_official, str(data / "session" / "diginetica")),
-        ("narm", ["bench_narm.py", "--data", "yoochoose1_64", "--threads", t, "--batches", "60"],
+        ("narm", ["bench_narm.py", "--data", "yoochoose1_64", "--threads", t, "--batches", "100"],
          str(data / "session" / "yoochoose1_64")),
         ("autoencoders", ["bench_autoencoders.py", "--threads", t, "--data",
                           str(data / "ml-1m" / "ratings_partial" / "ml-1m.ratings_known.tsv.gz")],
