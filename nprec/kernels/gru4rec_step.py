@@ -215,6 +215,8 @@ def _reset_grad_parallel(drh, zr, h_prev, da, one):
 
 
 def _check_state(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay: float) -> None:
+    if items.dtype.kind not in "iu":
+        raise ValueError(f"session_state: items must be integers, got {items.dtype}")
     if starts.shape != pos.shape or starts.ndim != 1:
         raise ValueError("session_state: starts and pos must be 1-d arrays of equal length")
     if np.any(starts > pos) or (pos.size and (starts.min() < 0 or pos.max() >= items.size)):
@@ -242,8 +244,6 @@ def session_state_ref(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, de
         float64: row b holds ids[indptr[b]:indptr[b + 1]] with those weights.
     """
     items = np.asarray(items)
-    if items.dtype.kind not in "iu":
-        raise ValueError(f"session_state: items must be integers, got {items.dtype}")
     starts = np.asarray(starts, dtype=np.int64)
     pos = np.asarray(pos, dtype=np.int64)
     _check_state(items, starts, pos, decay)
@@ -269,8 +269,6 @@ def session_state(items: np.ndarray, starts: np.ndarray, pos: np.ndarray, decay:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The session-state input of each row as a sparse matrix; contract of the twin."""
     items = np.asarray(items)
-    if items.dtype.kind not in "iu":
-        raise ValueError(f"session_state: items must be integers, got {items.dtype}")
     starts = np.asarray(starts, dtype=np.int64)
     pos = np.asarray(pos, dtype=np.int64)
     _check_state(items, starts, pos, decay)

@@ -141,6 +141,9 @@ def test_session_state_rejects_bad_rows():
         session_state(np.array([1, 2]), np.array([1]), np.array([0]), 0.5)
     with pytest.raises(ValueError, match="decay"):
         session_state(np.array([1, 2]), np.array([0]), np.array([1]), 1.5)
+    for kernel in (session_state, session_state_ref):     # float ids: no silent truncation
+        with pytest.raises(ValueError, match="integers"):
+            kernel(np.array([1.0, 2.5]), np.array([0]), np.array([1]), 0.5)
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
