@@ -69,7 +69,7 @@ def show_step(train: Sessions) -> None:
             ("GRU states h_1..h_T", cache.att.shape, "padded steps carry the state"),
             ("real states", cache.att.h.shape, "what the attention reads (padding skipped)"),
             ("c_g = h_T", (B, H), "the global encoder: last real state"),
-            ("attention weights", cache.att.alpha.shape, "softmax over the real steps"),
+            ("attention weights", cache.att.a.shape, "softmax over each row's real steps"),
             ("c = [c_l; c_g]", cache.dec.c.shape, "session vector, dropout 0.5"),
             ("scores = (c Bmᵀ) Eᵀ", (B, V), "every item, the same E as the input")]
     for name, shape, what in rows:

@@ -52,7 +52,6 @@ class AttentionRowsCache(NamedTuple):
     v: np.ndarray        # (H,)
     S: np.ndarray        # (N, H) σ(h_t A1 + h_j A2)
     a: np.ndarray        # (N,) attention weights of the real positions
-    alpha: np.ndarray    # (B, T) the same weights in place, 0 at padded positions
 
 
 def attention_rows_forward_ref(hs, h_t, mask, A1, A2, v) -> tuple[np.ndarray, AttentionCache]:
@@ -92,10 +91,7 @@ def attention_rows_forward(hs: np.ndarray, h_t: np.ndarray, mask: np.ndarray, A1
     c = np.empty((B, H), dtype=dtype)                                   # (B, H)
     run = _forward_parallel if S.size >= _PARALLEL_FROM else _forward_serial
     run(h, row_ptr, q, np.ascontiguousarray(v, dtype=dtype), S, a, c)
-    alpha = np.zeros(B * T, dtype=dtype)                                # (B·T,)
-    alpha[pos] = a
-    return c, AttentionRowsCache(h, pos, row_ptr, (B, T, H), h_t, A1, A2, v, S, a,
-                                 alpha.reshape(B, T))
+    return c, AttentionRowsCache(h, pos, row_ptr, (B, T, H), h_t, A1, A2, v, S, a)
 
 
 def attention_rows_backward(dc: np.ndarray, cache: AttentionRowsCache
@@ -104,7 +100,7 @@ def attention_rows_backward(dc: np.ndarray, cache: AttentionRowsCache
 
     Returns dhs (B, T, H), dh_t (B, H), None (mask), dA1 (H, H), dA2 (H, H), dv (H,).
     """
-    h, pos, row_ptr, (B, T, H), h_t, A1, A2, v, S, a, _ = cache
+    h, pos, row_ptr, (B, T, H), h_t, A1, A2, v, S, a = cache
     dtype = h.dtype
     dc = np.ascontiguousarray(dc, dtype=dtype)                          # (B, H)
     dh = np.empty_like(h)                                               # (N, H)

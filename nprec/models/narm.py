@@ -321,7 +321,7 @@ class Model:
         items = np.asarray(items, dtype=np.int64)
         _, (_, _, _, _, c_att, _, _) = self._encode(
             items[None, :], np.ones((1, items.size), dtype=bool), None, None)
-        return c_att.alpha[0]                                           # (T,)
+        return c_att.a                          # (T,) one row, every position real
 
     def item_vectors(self) -> np.ndarray:
         """The item embeddings E (V, D), read at the input and by the decoder."""
