@@ -140,6 +140,21 @@ def test_huge_logits_give_the_right_limits():
     assert softmax_ce_forward(logits, np.array([2]))[0] == 1e4
 
 
+@pytest.mark.parametrize("loss", ["softmax_ce", "multinomial_nll"])
+def test_a_confident_row_keeps_its_small_loss_in_float32(loss):
+    # The sum of the shifted exponentials is 1 + ε with ε = 6e-6, below float32's step at 1
+    # (1.2e-7) by only a few bits: summed in float32, log(1 + ε) came out 1 % off. (Found by
+    # the randomised `deep` profile against the sparse kernel, which sums in float64.)
+    logits = np.float32([[4.924233, -7.0954685]])
+    if loss == "softmax_ce":                      # one click on item 0
+        clicks, value_of = 1, lambda z: softmax_ce_forward(z, np.array([0]))[0]
+    else:                                         # two clicks on item 0
+        clicks, value_of = 2, lambda z: multinomial_nll_forward(z, np.float32([[2.0, 0.0]]))[0]
+    exact = clicks * np.log1p(np.exp(-7.0954685 - 4.924233))          # = 6.0243e-6 a click
+    assert value_of(logits.astype(np.float64)) == pytest.approx(exact, rel=1e-6)
+    assert value_of(logits) == pytest.approx(exact, rel=1e-6)
+
+
 def _dtype_cases(rng):
     L = rng.standard_normal((3, 5))
     return [
