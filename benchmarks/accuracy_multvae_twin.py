@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy_multvae_twin.py [--seeds 0,1,2,3,4] [--epochs 200]
                                                [--threads 1] [--config configs/multvae_ml1m.toml]
+                                               [--init nprec|torch]
 
 Run from the repository root (the config's data path is relative to it).
 
@@ -13,7 +14,9 @@ same generator), gives the twin of `bench_autoencoders.py` nprec's initial param
 that seed, and trains it with the config's settings (batch 500 users, Adam, input
 normalised then dropped out, β annealed on the update counter), keeping the epoch of best
 validation NDCG@100 as nprec does. The twin's dropout, noise and user order come from
-PyTorch's generator, so the two runs share the split and the start, not the draws. Test
+PyTorch's generator, so the two runs share the split and the start, not the draws
+(`--init torch` keeps `nn.Linear`'s own initialisation instead, as a port that forgets the
+paper's Xavier initialisation would). Test
 figures use nprec's evaluator (pessimistic ties, fold-in items masked). Compare them with
 nprec's figures for the same seeds (the README's table).
 
@@ -46,14 +49,17 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORTED = ("ndcg@100", "recall_capped@20", "recall_capped@50", "recall@20")
 
 
-def train_twin(settings, data, seed: int, epochs: int) -> tuple[int, float, dict]:
+def train_twin(settings, data, seed: int, epochs: int, init: str = "nprec"
+               ) -> tuple[int, float, dict]:
     """(best epoch, its validation NDCG@100, its test metrics) of the twin."""
     cfg = settings.model
     train = data.train
     model = multvae.Model(cfg, train.n_users, train.n_items, rng=init_rng(seed))
+    torch.manual_seed(seed)            # nn.Linear's own initialisation draws from it
     twin = TorchAE(train.n_items, cfg.p_dims, vae=True, lam=cfg.lam, keep_prob=cfg.keep_prob)
-    twin.load_nprec(model.params)
-    torch.manual_seed(seed)
+    if init == "nprec":
+        twin.load_nprec(model.params)
+    torch.manual_seed(seed)            # the training draws: the same stream either way
     opt = torch.optim.Adam(twin.parameters(), lr=cfg.learning_rate)
     X = train.to_csr().astype(np.float32)
     order_rng = np.random.default_rng([seed, 0x5EED])
@@ -88,6 +94,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=0, help="default: the config's")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--config", default=str(ROOT / "configs" / "multvae_ml1m.toml"))
+    p.add_argument("--init", choices=("nprec", "torch"), default="nprec",
+                   help="start from nprec's initial parameters (default) or nn.Linear's")
     args = p.parse_args()
     if torch is None:
         raise SystemExit("accuracy_multvae_twin.py needs torch (pip install nprec[bench])")
@@ -100,7 +108,7 @@ def main() -> None:
                                     flags={"train.seed": seed})
         epochs = args.epochs or settings.train.epochs
         data = load_run_data(settings, "interactions")
-        epoch, valid, test = train_twin(settings, data, seed, epochs)
+        epoch, valid, test = train_twin(settings, data, seed, epochs, args.init)
         rows.append(test)
         print(f"seed {seed}: best epoch {epoch} of {epochs}, valid NDCG@100 {valid:.4f}, test "
               + ", ".join(f"{m} {test[m]:.4f}" for m in REPORTED)
