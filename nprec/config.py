@@ -86,6 +86,10 @@ class DataSettings:
         "help": "strong generalisation: share of a held-out user's items to predict"})
     negatives_file: str = dataclasses.field(default="", metadata={
         "help": "ncf-loo99: the official .test.negative file (default: 99 seeded samples)"})
+    split_seed: int | None = dataclasses.field(default=None, metadata={
+        "help": "seed of the data's own draws: the built-in synthetic data, random and "
+                "strong-generalisation splits, ncf-loo99's sampled negatives (none = "
+                "train.seed); fix it to vary only the training draws over one split"})
     synthetic_users: int = dataclasses.field(default=2000, metadata={
         "help": "users of the built-in synthetic data (sessions: 10x as many sessions)"})
     synthetic_items: int = dataclasses.field(default=1000, metadata={
@@ -102,6 +106,8 @@ class DataSettings:
               f"must be auto, drop or extend, got {self.unknown_test_items!r}")
         check(self.heldout_users > 0, "data.heldout_users", "must be > 0")
         check(0 < self.held_out_fraction < 1, "data.held_out_fraction", "must be in (0, 1)")
+        check(self.split_seed is None or self.split_seed >= 0, "data.split_seed",
+              "must be >= 0")
         check(self.synthetic_users >= 10, "data.synthetic_users", "must be >= 10")
         check(self.synthetic_items >= 10, "data.synthetic_items", "must be >= 10")
 
@@ -112,7 +118,8 @@ class TrainSettings:
 
     epochs: int = dataclasses.field(default=20, metadata={"help": "maximum number of epochs"})
     seed: int = dataclasses.field(default=0, metadata={
-        "help": "seed of every random draw of the run (init, sampling, dropout, splits)"})
+        "help": "seed of every random draw of the run (init, sampling, dropout; splits too "
+                "unless data.split_seed is set)"})
     patience: int = dataclasses.field(default=0, metadata={
         "help": "stop after this many evaluations without a better validation metric "
                 "(0 = train all epochs, keep the best)"})

@@ -23,7 +23,7 @@ from nprec.metrics.protocols import (
     evaluate_next_item,
     evaluate_strong_generalization,
 )
-from nprec.run_data import RunData
+from nprec.run_data import RunData, data_seed
 
 METRICS = {"loo-full": ("hit", "ndcg"), "ncf-loo99": ("hit", "ndcg"),
            "next-item": ("recall", "mrr"),
@@ -74,7 +74,7 @@ def evaluate(model: Any, data: RunData, part: str, settings: Settings,
                                  ties=ties)
     if protocol == "ncf-loo99":
         negatives = data.negatives if part == "test" else None
-        seed = 2 * settings.train.seed + (1 if part == "test" else 0)
+        seed = 2 * data_seed(settings) + (1 if part == "test" else 0)
         return evaluate_ncf_loo99(model.score_items, _known_pairs(data), target, seed=seed,
                                   negatives=negatives, ks=ks, metrics=metrics, ties=ties)
     if protocol == "strong-generalization":

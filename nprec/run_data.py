@@ -94,6 +94,12 @@ class RunData:
         return self.item_ids.size
 
 
+def data_seed(settings: Settings) -> int:
+    """The seed of the data's draws: `data.split_seed`, or the run's `train.seed` if unset."""
+    split_seed = settings.data.split_seed
+    return settings.train.seed if split_seed is None else split_seed
+
+
 def check_protocol(protocol: str, kind: str | tuple[str, ...], model_name: str) -> str:
     """The data kind of `protocol`; a `ConfigError` unless the model takes that kind."""
     if protocol not in PROTOCOLS:
@@ -125,10 +131,11 @@ def _read_pair(settings: Settings, kind: str, record: dict) -> tuple[Interaction
         data, info = read_interactions(d.path, d.format)
         record["files"] = [info]
     else:
+        seed = data_seed(settings)
         data = synthetic_interactions(d.synthetic_users, d.synthetic_items,
-                                      ratings=kind == "ratings", seed=settings.train.seed)
+                                      ratings=kind == "ratings", seed=seed)
         record["files"] = [{"synthetic": "synthetic_interactions", "users": d.synthetic_users,
-                            "items": d.synthetic_items, "seed": settings.train.seed}]
+                            "items": d.synthetic_items, "seed": seed}]
     steps = record.setdefault("preprocessing", [])
     if kind == "ratings" and data.ratings is None:
         raise DataError(f"{d.path}: model {settings.model_name!r} needs explicit ratings and "
@@ -165,6 +172,7 @@ def _read_pair(settings: Settings, kind: str, record: dict) -> tuple[Interaction
 
 def _interactions(settings: Settings, kind: str) -> RunData:
     d, protocol = settings.data, settings.eval.protocol
+    seed = data_seed(settings)
     record: dict[str, Any] = {}
     data, given_test = _read_pair(settings, kind, record)
     validate = d.valid == "auto"
@@ -184,7 +192,7 @@ def _interactions(settings: Settings, kind: str) -> RunData:
             raise ConfigError("--test: strong generalisation holds out users of one data set; "
                               "give the whole data set with --data only")
         strong = strong_generalization(data, _count_or_fraction(d.heldout_users),
-                                       rng=np.random.default_rng([settings.train.seed, 0x5C]),
+                                       rng=np.random.default_rng([seed, 0x5C]),
                                        held_out_fraction=d.held_out_fraction)
         record["split"] = strong.record
         folds = {"valid": (strong.valid_fold_in, strong.valid_held_out),
@@ -196,14 +204,14 @@ def _interactions(settings: Settings, kind: str) -> RunData:
                        record=record)
     else:  # rating-holdout
         if given_test is not None:
-            split = ratio_split(data, d.test_fraction, rng=settings.train.seed, per_user=False,
+            split = ratio_split(data, d.test_fraction, rng=seed, per_user=False,
                                 validation=False)
             split.test = given_test
             if validate:
-                split = _ratio_valid(split, d.test_fraction, settings.train.seed)
+                split = _ratio_valid(split, d.test_fraction, seed)
         else:
             split = ratio_split(data, d.test_fraction, per_user=False, validation=validate,
-                                rng=np.random.default_rng([settings.train.seed, 0x7A]))
+                                rng=np.random.default_rng([seed, 0x7A]))
     record["split"] = split.record
     _check_parts(split.test, split.valid if validate else None, protocol)
     fit = split.train_tr if validate else split.train
@@ -270,11 +278,11 @@ def _sessions(settings: Settings) -> RunData:
         sessions, info = read_sessions(d.path, d.format)
         record["files"] = [info]
     else:
-        sessions = synthetic_sessions(10 * d.synthetic_users, d.synthetic_items,
-                                      seed=settings.train.seed)
+        seed = data_seed(settings)
+        sessions = synthetic_sessions(10 * d.synthetic_users, d.synthetic_items, seed=seed)
         record["files"] = [{"synthetic": "synthetic_sessions",
                             "sessions": 10 * d.synthetic_users, "items": d.synthetic_items,
-                            "seed": settings.train.seed}]
+                            "seed": seed}]
     if d.dedupe_consecutive:
         sessions, step = dedupe_consecutive(sessions)
         steps.append(step)

@@ -85,6 +85,7 @@ def test_a_split_that_leaves_nothing_to_test(tmp_path, capsys):
     (["train", "mf", "--set", "no_such_key=1"], "unknown option 'no_such_key'"),
     (["train", "no_such_model"], "unknown model"),
     (["train", "mf", "--set", "ties=random"], "ties"),
+    (["train", "mf", "--set", "split_seed=-1"], "data.split_seed"),
 ])
 def test_bad_options(tmp_path, capsys, argv, message):
     assert message in _one_line_error(capsys, argv + ["--out", str(tmp_path / "r")])

@@ -236,3 +236,31 @@ def test_session_time_split_follows_gru4rec():
     assert by_order.train.n_sessions == 180
     with pytest.raises(DataError, match="needs timestamps"):
         session_time_split(untimed, days=1)
+
+
+def _split_of(model: str, seed: int, split_seed: int | None):
+    from nprec.experiment import resolve_settings
+    from nprec.run_data import load_run_data
+
+    flags = {"train.seed": seed, "data.split_seed": split_seed,
+             "data.synthetic_users": 200, "data.synthetic_items": 80}
+    settings = resolve_settings(model, flags=flags)
+    data = load_run_data(settings, "ratings" if model == "biasedmf" else "interactions")
+    test = data.folds["test"][1] if data.folds else data.test
+    return test.user_ids[np.repeat(np.arange(test.n_users), np.diff(test.indptr))], \
+        test.item_ids[test.indices]
+
+
+@pytest.mark.parametrize("model", ["biasedmf", "multdae"])   # random split, strong split
+def test_split_seed_holds_the_data_while_the_run_seed_varies(model):
+    def same(a, b):
+        return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+    held = _split_of(model, seed=1, split_seed=3)
+    # The run seed no longer moves the data (synthetic data and split) ...
+    assert same(held, _split_of(model, seed=2, split_seed=3))
+    # ... which is the split train.seed = 3 makes when split_seed is unset,
+    assert same(held, _split_of(model, seed=3, split_seed=None))
+    # and without split_seed the run seed draws the split.
+    assert not same(_split_of(model, seed=1, split_seed=None),
+                    _split_of(model, seed=2, split_seed=None))
