@@ -46,6 +46,7 @@ from nprec.data import (
 )
 from nprec.data.vocab import lookup
 from nprec.errors import ConfigError, DataError
+from nprec.metrics.protocols import NCF_NEGATIVES, check_negatives_left
 
 PROTOCOLS: dict[str, str] = {
     "loo-full": "interactions",
@@ -187,6 +188,13 @@ def _interactions(settings: Settings, kind: str) -> RunData:
             neg, info = read_ncf_negatives(d.negatives_file, users=data.users, items=data.items)
             negatives = _negatives_in_test_order(neg, split.test, d.negatives_file)
             record["files"].append(info)
+        elif protocol == "ncf-loo99":
+            # Before training, not at the first evaluation: can 99 negatives be drawn?
+            known = (split.train.to_csr() + split.test.to_csr()).tocsr()
+            for part in (split.test, split.valid if validate else None):
+                if part is not None:
+                    check_negatives_left(known.indptr, part.entry_users(), data.n_items,
+                                         NCF_NEGATIVES, data.user_ids)
     elif protocol == "strong-generalization":
         if given_test is not None:
             raise ConfigError("--test: strong generalisation holds out users of one data set; "
@@ -279,7 +287,9 @@ def _sessions(settings: Settings) -> RunData:
         record["files"] = [info]
     else:
         seed = data_seed(settings)
-        sessions = synthetic_sessions(10 * d.synthetic_users, d.synthetic_items, seed=seed)
+        # 20 topics when there are items enough (a topic holds an item and its 3 successors).
+        sessions = synthetic_sessions(10 * d.synthetic_users, d.synthetic_items, seed=seed,
+                                      n_topics=min(20, d.synthetic_items // 4))
         record["files"] = [{"synthetic": "synthetic_sessions",
                             "sessions": 10 * d.synthetic_users, "items": d.synthetic_items,
                             "seed": seed}]

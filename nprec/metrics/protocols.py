@@ -77,8 +77,29 @@ def _check_split(train: Interactions, test: Interactions) -> None:
                         f"(read the test file with the training vocabularies)")
 
 
+NCF_NEGATIVES = 99
+"""Sampled negatives per test item in the ncf-loo99 protocol (He et al. 2017)."""
+
+
+def check_negatives_left(indptr: np.ndarray, users: np.ndarray, n_items: int,
+                         n_negatives: int, user_ids: np.ndarray | None = None) -> None:
+    """A `DataError` unless each user has `n_negatives` items outside its row of `indptr`.
+
+    The ncf-loo99 protocol draws that many distinct items a user never met (train or test);
+    on a small item set a heavy user may have met nearly all of them.
+    """
+    left = n_items - np.diff(indptr)[users]                             # (N,) items to draw
+    if users.size and left.min() < n_negatives:
+        r = int(np.argmin(left))
+        user = users[r] if user_ids is None else user_ids[users[r]]
+        raise DataError(f"ncf-loo99: user {user} has {n_items - int(left[r])} of the {n_items} "
+                        f"items in training or test, too few left for {n_negatives} distinct "
+                        f"negatives; use the loo-full protocol")
+
+
 def evaluate_ncf_loo99(score_items: Callable, train: Interactions, test: Interactions, *,
-                       n_negatives: int = 99, seed: int = 0, negatives: np.ndarray | None = None,
+                       n_negatives: int = NCF_NEGATIVES, seed: int = 0,
+                       negatives: np.ndarray | None = None,
                        ks: Sequence[int] = (10,), metrics: Sequence[str] = ("hit", "ndcg"),
                        ties: str = "pessimistic", batch_size: int = 1024) -> dict:
     """The NCF protocol: each test item against 99 sampled negatives (He et al. 2017, §4.1).
@@ -108,6 +129,7 @@ def evaluate_ncf_loo99(score_items: Callable, train: Interactions, test: Interac
     items = test.indices.astype(np.int64)                               # (N,)
     if negatives is None:
         union = sp.csr_array(train.to_csr() + test.to_csr())            # canonical: sorted
+        check_negatives_left(union.indptr, users, train.n_items, n_negatives, test.user_ids)
         u = np.random.default_rng(seed).random((users.size, n_negatives))  # (N, S)
         negatives = sample_negatives_distinct(union.indptr, union.indices, users,
                                               train.n_items, u)         # (N, S)

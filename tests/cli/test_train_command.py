@@ -207,3 +207,11 @@ def test_refit_trains_a_fresh_model_on_all_training_data(tmp_path):
     assert res["valid"] == res["history"][res["best"]["epoch"] - 1]["valid"]
     fit_rows = res["data"]["split"]["train_tr"]
     assert refit["data"]["statistics"]["fit"]["interactions"] > fit_rows
+
+
+def test_session_models_train_on_a_small_synthetic_item_set(tmp_path):
+    # Fewer items than 20 topics of 4 need: the synthetic sessions use fewer topics.
+    out = tmp_path / "few"
+    assert main(["train", "gru4rec", "--out", str(out), "--epochs", "1", "--quiet",
+                 "--set", "synthetic_items=40", "--set", "synthetic_users=60"]) == 0
+    assert json.loads((out / "results.json").read_text())["status"] == "completed"
