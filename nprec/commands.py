@@ -135,7 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from nprec.config import apply
     from nprec.evaluation import evaluate
     from nprec.experiment import load_trained
-    from nprec.run_data import check_protocol, load_run_data
+    from nprec.run_data import check_protocol, load_run_data, same_split
 
     settings, model, _ = load_trained(args.run)
     changes: dict[str, Any] = {}
@@ -147,10 +147,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         changes["eval.k"] = args.k
     if args.protocol:
         changes["eval.protocol"] = args.protocol
+    trained_with = settings.eval.protocol
     if changes:
         settings = apply(settings, changes, "evaluate")
         check_protocol(settings.eval.protocol, model_module(settings.model_name).KIND,
                        settings.model_name)
+        if not same_split(settings.eval.protocol, trained_with):
+            raise ConfigError(f"--protocol: {settings.eval.protocol} needs a different split "
+                              f"than the run's {trained_with}; its model was trained on the "
+                              f"training part of that split")
     data = load_run_data(settings, model_module(settings.model_name).KIND)
     report = evaluate(model, data, "test", settings)
     by_ties = report.get("by_ties") or {report["ties"]: report["metrics"]}
@@ -196,11 +201,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     items_map = IdMap(ckpt.arrays["item_ids"], "item")
     kind = ckpt.meta.get("kind")
     name = settings.model_name
+    score_name = "score"
     if args.user is not None:
         if kind == "sessions":
             raise ConfigError(f"--user: {name} is a session model; give --session ID,ID,...")
         u = IdMap(ckpt.arrays["user_ids"], "user").index(args.user)
-        scores = model.score_all(np.array([u]))[0]                      # (V,)
+        if hasattr(model, "score_all"):
+            scores = model.score_all(np.array([u]))[0]                  # (V,)
+        else:                     # a rating model (AutoRec, biased MF): the predicted ratings
+            V = items_map.raw.size
+            scores = model.predict(np.full(V, u, dtype=np.int64), np.arange(V))  # (V,)
+            score_name = "predicted rating"
         indptr, indices = ckpt.arrays["train_indptr"], ckpt.arrays["train_indices"]
         top = _top(scores, args.k, indices[indptr[u]:indptr[u + 1]])
     elif args.session is not None:
@@ -224,7 +235,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                          shape=(1, items_map.raw.size))
         scores = model.score_fold_in(X)[0]                              # (V,)
         top = _top(scores, args.k, given)
-    _print_items(top, scores, ckpt.arrays["item_ids"])
+    _print_items(top, scores, ckpt.arrays["item_ids"], score_name)
     return 0
 
 
@@ -235,14 +246,15 @@ def cmd_similar(args: argparse.Namespace) -> int:
         raise ConfigError(f"-k: must be >= 1, got {args.k}")
     settings, model, ckpt = load_trained(args.run)
     i = IdMap(ckpt.arrays["item_ids"], "item").index(args.item)
-    if hasattr(model, "item_similarities"):      # item-item models: their own similarity
-        similarity, label = model.item_similarities(i), "similarity"
-    elif hasattr(model, "item_vectors"):
+    # Item-item models rank by their own similarity, the others by cosine of item vectors.
+    similarity = getattr(model, "item_similarities", lambda item: None)(i)    # (V,) or None
+    label = "similarity"
+    if similarity is None and hasattr(model, "item_vectors"):
         vectors = np.asarray(model.item_vectors(), dtype=np.float64)    # (V, d)
         norms = np.linalg.norm(vectors, axis=1)                         # (V,)
         similarity = vectors @ vectors[i] / np.maximum(norms * norms[i], 1e-12)  # (V,)
         label = "cosine"
-    else:
+    elif similarity is None:
         raise ConfigError(f"similar: {settings.model_name} has no item representation")
     top = _top(similarity, args.k, np.array([i]))
     _print_items(top, similarity, ckpt.arrays["item_ids"], label)

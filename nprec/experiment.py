@@ -36,7 +36,7 @@ from nprec.errors import CheckpointError, ConfigError, NprecError
 from nprec.evaluation import check_metric, evaluate
 from nprec.models import model_module
 from nprec.optim import SGD, Adagrad, Adam
-from nprec.run_data import RunData, check_protocol, load_run_data
+from nprec.run_data import RunData, check_protocol, load_run_data, same_split
 from nprec.runs import (
     peak_memory_mb,
     read_results,
@@ -97,7 +97,7 @@ def resolve_settings(model_name: str, *, config_file: str | None = None,
         if check_protocol(name, module.KIND, model_name) != kind:
             raise ConfigError(f"eval.also: {name!r} needs other data than "
                               f"{settings.eval.protocol!r}")
-        if name == "strong-generalization" or settings.eval.protocol == "strong-generalization":
+        if not same_split(name, settings.eval.protocol):
             raise ConfigError(f"eval.also: {name!r} needs a different split than "
                               f"{settings.eval.protocol!r}")
     check_metric(settings, _metric(settings))

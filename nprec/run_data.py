@@ -101,6 +101,13 @@ def data_seed(settings: Settings) -> int:
     return settings.train.seed if split_seed is None else split_seed
 
 
+def same_split(a: str, b: str) -> bool:
+    """Whether protocols a and b evaluate on the same split of the same data (leave-one-out
+    for loo-full and ncf-loo99; every other protocol has a split of its own)."""
+    loo = ("loo-full", "ncf-loo99")
+    return a == b or (a in loo and b in loo)
+
+
 def check_protocol(protocol: str, kind: str | tuple[str, ...], model_name: str) -> str:
     """The data kind of `protocol`; a `ConfigError` unless the model takes that kind."""
     if protocol not in PROTOCOLS:

@@ -138,13 +138,14 @@ class Fitted:
             raise CheckpointError(f"{self.name}: checkpoint lacks the array {exc}") from None
         self.params = dict(params)
 
-    def item_similarities(self, item: int) -> np.ndarray:
-        """(V,) similarity of every item to `item`: a row of the item-item model."""
+    def item_similarities(self, item: int) -> np.ndarray | None:
+        """(V,) similarity of every item to `item`: a row of the item-item model (item-kNN,
+        EASE); None for a baseline without one (popularity, the session kNNs)."""
         if isinstance(self.impl, ItemKNN):
             return self.impl.W[[item]].toarray()[0]
         if isinstance(self.impl, EASE):
             return np.asarray(self.impl.B[item], dtype=np.float64)
-        raise AttributeError("item_similarities")
+        return None
 
     def __getattr__(self, name: str) -> Any:
         # Scoring methods the baseline has (score_all, score_fold_in, score_prefixes, ...).

@@ -69,3 +69,51 @@ def test_plot_writes_a_png_or_says_what_is_missing(two_runs, tmp_path, capsys):
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["biasedmf", "autorec"])
+def test_recommend_for_a_user_of_a_rating_model_ranks_predicted_ratings(tmp_path, capsys,
+                                                                          model):
+    import json
+
+    import numpy as np
+
+    from nprec.experiment import load_trained
+
+    out = tmp_path / model
+    assert main(["train", model, "--out", str(out), "--epochs", "2", "--quiet",
+                 "--set", "synthetic_users=80", "--set", "synthetic_items=60"]) == 0
+    capsys.readouterr()
+    assert main(["recommend", str(out), "--user", "3", "-k", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "predicted rating" in lines[0] and len(lines) == 2 + 5
+    # The listed items are the user's five best unseen ones by the model's own predictions.
+    _, trained, ckpt = load_trained(out)
+    u = list(ckpt.arrays["user_ids"]).index(3)
+    V = ckpt.arrays["item_ids"].size
+    pred = trained.predict(np.full(V, u), np.arange(V))
+    indptr, indices = ckpt.arrays["train_indptr"], ckpt.arrays["train_indices"]
+    pred[indices[indptr[u]:indptr[u + 1]]] = -np.inf
+    best = np.sort(pred)[::-1][:5]                  # by value: tied items may come in any order
+    assert [float(line.split()[-1]) for line in lines[2:]] == pytest.approx(best, abs=5e-5)
+    shown = [list(ckpt.arrays["item_ids"]).index(int(line.split()[1])) for line in lines[2:]]
+    assert np.isfinite(pred[shown]).all()           # none of the user's training items
+    assert json.loads((out / "results.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("model, argv, message", [
+    # A session kNN has no item-item model and no item vectors.
+    ("sknn", ["similar", "--item", "1"], "similar: sknn has no item representation"),
+    # A strong-generalisation run was trained on other users than leave-one-out would test.
+    ("multdae", ["evaluate", "--protocol", "loo-full"],
+     "--protocol: loo-full needs a different split than the run's strong-generalization"),
+])
+def test_serving_commands_refuse_what_the_run_cannot_do(tmp_path, capsys, model, argv,
+                                                        message):
+    out = tmp_path / model
+    assert main(["train", model, "--out", str(out), "--epochs", "1", "--quiet",
+                 "--set", "synthetic_users=80", "--set", "synthetic_items=60"]) == 0
+    capsys.readouterr()
+    assert main([argv[0], str(out), *argv[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nprec: error: ") and "\n" not in err and message in err, err
