@@ -285,6 +285,16 @@ def _session_rule(d, sessions: Sessions) -> dict[str, float]:
     return {"fraction": d.test_fraction}
 
 
+def _time_split(sessions: Sessions, rule: dict[str, float], validation: bool):
+    """`session_time_split` by the rule, its errors naming the setting that made the rule."""
+    try:
+        return session_time_split(sessions, validation=validation, **rule)
+    except DataError as exc:
+        key, value = next(iter(rule.items()))
+        option = "data.test_days" if key == "days" else "data.test_fraction"
+        raise DataError(f"{option}={value}: {exc}") from None
+
+
 def _sessions(settings: Settings) -> RunData:
     d = settings.data
     record: dict[str, Any] = {}
@@ -321,11 +331,11 @@ def _sessions(settings: Settings) -> RunData:
                         "test_events": test.n_events}
         fit, valid = train, None
         if validate:
-            inner = session_time_split(train, validation=False, **rule)
+            inner = _time_split(train, rule, validation=False)
             fit, valid = (_into_space(inner.train, train), _into_space(inner.test, train))
             split_record["validation"] = inner.record
     else:
-        split = session_time_split(sessions, validation=validate, **rule)
+        split = _time_split(sessions, rule, validation=validate)
         split_record = split.record
         train, test = split.train, split.test
         fit, valid = (split.train_tr, split.valid) if validate else (split.train, None)

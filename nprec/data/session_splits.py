@@ -62,8 +62,14 @@ def _restrict(part: Sessions, known: np.ndarray, min_length: int) -> tuple[Sessi
                                                  "sessions_dropped_short": int(short.sum())}
 
 
-def _split_once(sessions: Sessions, days, fraction, min_length: int):
+def _split_once(sessions: Sessions, days, fraction, min_length: int, what: str):
+    if sessions.n_sessions == 0:
+        raise DataError(f"session_time_split: no sessions left to split into {what}")
     test_mask, rule = _test_mask(sessions, days, fraction)
+    if test_mask.all():
+        window = f"the last {days} days" if days is not None else f"the last {fraction}"
+        raise DataError(f"session_time_split: {window} hold every session, leaving none to "
+                        f"train on ({what}); give a shorter test period")
     train = sessions.select(np.flatnonzero(~test_mask))
     known = train.item_counts() > 0
     test, dropped = _restrict(sessions.select(np.flatnonzero(test_mask)), known, min_length)
@@ -93,12 +99,14 @@ def session_time_split(sessions: Sessions, *, days: float | None = None,
     Returns:
         a `Split` of `Sessions`, all over `train`'s item vocabulary.
     """
-    train, test, known, rule = _split_once(sessions, days, fraction, min_length)
+    train, test, known, rule = _split_once(sessions, days, fraction, min_length,
+                                           "training and test")
     record = {"protocol": "session-time", "days": days, "fraction": fraction,
               "min_length": min_length, **rule}
     train_tr = valid = None
     if validation:
-        train_tr, valid, _, v_rule = _split_once(train, days, fraction, min_length)
+        train_tr, valid, _, v_rule = _split_once(train, days, fraction, min_length,
+                                                 "fitting and validation")
         record.update({f"valid_{k}": v for k, v in v_rule.items()})
         train_tr, valid = _renumber(train_tr, known), _renumber(valid, known)
     train, test = _renumber(train, known), _renumber(test, known)

@@ -90,3 +90,62 @@ def test_any_setting_ends_in_a_run_or_one_error_line(tmp_path_factory, capsys, r
     if status == 2:
         assert err.startswith("nprec: error: ") and "\n" not in err, err
         assert "Traceback" not in err
+
+
+# TOML values of every type, including the wrong ones for a key (arrays, tables, dates).
+TOML_VALUES = ["1", "0", "-1", "2.5", "nan", "inf", "true", "false", '"x"', '""', '"16,8"',
+               "[]", "[16, 8]", '["a"]', "[1.5]", "{a = 1}", "1979-05-27", "[[1], [2]]"]
+
+
+@st.composite
+def config_files(draw):
+    """(model, TOML text): known and unknown sections and keys with any kind of value."""
+    model = draw(st.sampled_from(MODELS))
+    keys = [key for key, _ in _options(model)] + ["model.zzz", "zzz.k", "train", "model_name"]
+    lines, sections = [], {}
+    for key in draw(st.lists(st.sampled_from(keys), max_size=4, unique=True)):
+        section, _, name = key.rpartition(".")
+        sections.setdefault(section, []).append(f"{name} = {draw(st.sampled_from(TOML_VALUES))}")
+    for section, body in sections.items():
+        lines += ([f"[{section}]"] if section else []) + body
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(
+            ["[model", "= 1", "a = ", "[data]\n[data]", "x = 1\nx = 2", "\x00"])))
+    return model, "\n".join(lines) + "\n"
+
+
+@settings(deadline=None,                  # examples: the profile's (ci 40, deep 300)
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=config_files())
+def test_any_config_file_ends_in_a_run_or_one_error_line(tmp_path_factory, capsys, case):
+    model, text = case
+    tmp = tmp_path_factory.mktemp("cfg")
+    (tmp / "c.toml").write_text(text, encoding="utf-8")
+    capsys.readouterr()
+    status = main(["train", model, "--config", str(tmp / "c.toml"), "--out", str(tmp / "out"),
+                   *SMALL])
+    err = capsys.readouterr().err.strip()
+    assert status in (0, 2), (status, err)
+    if status == 2:
+        assert err.startswith("nprec: error: ") and "\n" not in err, err
+
+
+@settings(deadline=None,                  # examples: the profile's (ci 40, deep 300)
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(
+    st.sampled_from(["loss", "layers", "batch_size", "n_sample", "sample_alpha", "logq",
+                     "constrained_embedding", "embedding", "dropout_p_hidden", "momentum",
+                     "learning_rate", "bpreg", "elu_param", "n_epochs", "zzz", ""]),
+    st.sampled_from(["", "0", "1", "-1", "0.5", "100", "16/8", "True", "bpr-max", "top1",
+                     "cross-entropy", "x", "nan", "=", "1,2"])), max_size=4),
+    separator=st.sampled_from(["=", ":", ""]))
+def test_any_official_parameter_string_ends_in_a_run_or_one_error_line(
+        tmp_path_factory, capsys, pairs, separator):
+    params = ",".join(f"{k}{separator}{v}" for k, v in pairs)
+    out = tmp_path_factory.mktemp("p") / "out"
+    capsys.readouterr()
+    status = main(["train", "gru4rec", "--params", params, "--out", str(out), *SMALL])
+    err = capsys.readouterr().err.strip()
+    assert status in (0, 2), (params, status, err)
+    if status == 2:
+        assert err.startswith("nprec: error: ") and "\n" not in err, err

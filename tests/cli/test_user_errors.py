@@ -88,6 +88,8 @@ def test_a_split_that_leaves_nothing_to_test(tmp_path, capsys):
     (["train", "mf", "--set", "split_seed=-1"], "data.split_seed"),
     (["train", "gmf", "--set", "synthetic_items=40", "--set", "synthetic_users=60",
       "--epochs", "1", "--quiet"], "too few left for 99 distinct negatives"),
+    (["train", "sknn", "--set", "data.test_days=1e6", "--quiet"],
+     "data.test_days=1000000.0: session_time_split: the last 1000000.0 days hold every"),
 ])
 def test_bad_options(tmp_path, capsys, argv, message):
     assert message in _one_line_error(capsys, argv + ["--out", str(tmp_path / "r")])

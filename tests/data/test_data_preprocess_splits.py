@@ -264,3 +264,16 @@ def test_split_seed_holds_the_data_while_the_run_seed_varies(model):
     # and without split_seed the run seed draws the split.
     assert not same(_split_of(model, seed=1, split_seed=None),
                     _split_of(model, seed=2, split_seed=None))
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_a_test_window_holding_every_session_is_a_data_error(validation):
+    from nprec.data import synthetic_sessions
+
+    sessions = synthetic_sessions(50, 100, days=3, seed=1)
+    with pytest.raises(DataError, match="hold every session, leaving none to train on"):
+        session_time_split(sessions, days=10.0, validation=validation)
+    # A 1.9-day test window of the 3 days leaves about 1.1 days of training sessions, which
+    # the validation window, as long, then takes whole.
+    with pytest.raises(DataError, match=r"leaving none to train on \(fitting and validation\)"):
+        session_time_split(sessions, days=1.9, validation=True)
