@@ -40,6 +40,7 @@ from nprec.layers import dense_backward, dense_forward, sigmoid_backward, sigmoi
 from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import masked_squared_error_backward, masked_squared_error_forward
+from nprec.models._indices import as_indices
 from nprec.models.multdae import xavier_uniform
 from nprec.train import EpochBatches
 
@@ -169,9 +170,10 @@ class Model:
         I-AutoRec reconstructs each distinct item's rating vector once and reads the users'
         entries; a user or item without a training rating gets `default_rating`.
         """
+        users = as_indices(users, self.n_users, "predict: users")
+        items = as_indices(items, self.n_items, "predict: items")
         if self._rows is None:
             raise ValueError("autorec: predict needs the training ratings (train it first)")
-        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         rows, cols = (items, users) if self.item_based else (users, items)
         distinct, slot = np.unique(rows, return_inverse=True)           # (D,), (B,)
         P, _ = self._reconstruct(self._rows[distinct])                  # (D, n)

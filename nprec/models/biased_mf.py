@@ -30,6 +30,7 @@ from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import rowdot_backward, rowdot_forward
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import squared_error_backward, squared_error_forward
+from nprec.models._indices import as_indices
 from nprec.train import EpochBatches
 
 KIND = "ratings"
@@ -141,8 +142,9 @@ class Model:
     # -- prediction -------------------------------------------------------------------------
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings (B,); unknown users' and items' terms are left out."""
+        users = as_indices(users, self.n_users, "predict: users")
+        items = as_indices(items, self.n_items, "predict: items")
         prm = self.params
-        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         ku, ki = self.known_users[users], self.known_items[items]       # (B,) each
         dot = np.einsum("bd,bd->b", prm["P"][users], prm["Q"][items])   # (B,)
         pred = (self.mu + ku * prm["b_u"][users, 0] + ki * prm["b_i"][items, 0]

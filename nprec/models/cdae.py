@@ -64,6 +64,7 @@ from nprec.losses import (
     l2_penalty_forward,
 )
 from nprec.losses.squared import squared_error_backward, squared_error_forward
+from nprec.models._indices import as_indices
 from nprec.models.multdae import FoldInModel, UserEpoch, xavier_uniform
 
 KIND = "interactions"
@@ -278,7 +279,7 @@ class Model(FoldInModel):
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Scores (B, V) of training users: their items and their own input node V_u."""
-        users = np.asarray(users)
+        users = as_indices(users, self.params["V_u"].shape[0], "score_all: users")
         return self._scores(self._training_rows(users), self.params["V_u"][users])
 
     def item_vectors(self) -> np.ndarray:

@@ -21,6 +21,7 @@ from nprec.config import check
 from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import concat_backward, concat_forward
+from nprec.models._indices import as_indices
 from nprec.models.ncf import (
     ALIASES,
     DEFAULTS,
@@ -136,11 +137,14 @@ class Model:
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V)."""
+        users = as_indices(users, self.n_users, "score_all: users")
         d = self.layers[0] // 2
         return self._logits(users, self.params["Q"] @ self.params["W_1"][d:])   # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Logits of the candidate items (B, C) of each user: (B, C)."""
+        users = as_indices(users, self.n_users, "score_items: users")
+        items = as_indices(items, self.n_items, "score_items: items")
         d = self.layers[0] // 2
         return self._logits(users, self.params["Q"][items] @ self.params["W_1"][d:])
 

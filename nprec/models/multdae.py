@@ -48,6 +48,7 @@ from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_backward,
     multinomial_nll_sparse_forward,
 )
+from nprec.models._indices import as_indices
 from nprec.samplers import user_batches
 
 KIND = "interactions"
@@ -212,6 +213,7 @@ class FoldInModel:
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores (B, C) of candidate items (B, C) for training users."""
+        items = as_indices(items, self.n_items, "score_items: items")
         return np.take_along_axis(self.score_all(users), items, axis=1)  # (B, C)
 
     def _remember(self, train: Interactions) -> None:
@@ -221,7 +223,7 @@ class FoldInModel:
         if self._train is None:
             raise ValueError(f"{self.name}: no training rows yet (score_all folds in a "
                              f"training user's items; use score_fold_in for new users)")
-        return self._train[np.asarray(users)]                           # (B, V)
+        return self._train[as_indices(users, self._train.shape[0], "users")]  # (B, V)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The training rows (CSR pointers and items) score_all folds in."""

@@ -43,6 +43,7 @@ from nprec.layers.products import (
     hadamard_forward,
 )
 from nprec.models import gmf, mlp
+from nprec.models._indices import as_indices
 from nprec.models.ncf import (
     ALIASES,
     DEFAULTS,
@@ -259,11 +260,14 @@ class Model:
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V)."""
+        users = as_indices(users, self.n_users, "score_all: users")
         Q, f = self.params["Q"], self.f
         return self._logits(users, self._gmf_users(users) @ Q[:, :f].T, Q[:, f:])
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Logits of the candidate items (B, C) of each user: (B, C)."""
+        users = as_indices(users, self.n_users, "score_items: users")
+        items = as_indices(items, self.n_items, "score_items: items")
         q = self.params["Q"][items]                                     # (B, C, f + d)
         f = self.f
         gmf_part = np.einsum("bf,bcf->bc", self._gmf_users(users), q[..., :f])  # (B, C)

@@ -22,6 +22,7 @@ from scipy.linalg import lapack
 from nprec.data.containers import Interactions
 from nprec.errors import ConfigError
 from nprec.metrics.protocols import evaluate_loo_full, evaluate_ncf_loo99
+from nprec.models._indices import as_indices
 
 
 def gram_matrix(X) -> np.ndarray:
@@ -70,6 +71,7 @@ class EASE:
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """(B, V) scores x_u B of the training rows of `users`."""
         self._check()
+        users = as_indices(users, self.X.shape[0], "score_all: users")
         return np.asarray(self.X[users] @ self.B)                       # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -80,6 +82,8 @@ class EASE:
         entries with a sparse (B, nnz_b) matrix product.
         """
         self._check()
+        users = as_indices(users, self.X.shape[0], "score_items: users")
+        items = as_indices(items, self.B.shape[0], "score_items: items")
         Xb = self.X[users]                                              # (B, V) sparse
         row = np.repeat(np.arange(len(users)), np.diff(Xb.indptr))      # (nnz_b,)
         picked = self.B[Xb.indices[:, None], items[row]]                # (nnz_b, C)

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from nprec.data.containers import Interactions, Sessions
 from nprec.errors import ConfigError
+from nprec.models._indices import as_indices
 
 
 def binary_matrix(train: Interactions | Sessions) -> sp.csr_array:
@@ -85,10 +86,12 @@ class ItemKNN:
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """(B, V) scores sum_i x_ui W_ij for training users."""
         self._check()
+        users = as_indices(users, self.X.shape[0], "score_all: users")
         return (self.X[users] @ self.W).toarray()                       # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """(B, C) scores of the candidate items (B, C)."""
+        items = as_indices(items, self.X.shape[1], "score_items: items")
         return np.take_along_axis(self.score_all(users), items, axis=1)  # (B, C)
 
     def score_fold_in(self, X) -> np.ndarray:

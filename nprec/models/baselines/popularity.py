@@ -11,6 +11,7 @@ import numpy as np
 
 from nprec.data.containers import Interactions, Sessions
 from nprec.errors import ConfigError
+from nprec.models._indices import as_indices
 
 
 class Popularity:
@@ -36,7 +37,7 @@ class Popularity:
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """(B, C) supports of the candidate items (B, C)."""
         self._tile(0)
-        return self.support[items]                                      # (B, C)
+        return self.support[as_indices(items, self.support.size, "score_items: items")]
 
     def score_fold_in(self, X) -> np.ndarray:
         """(B, V) item supports for each fold-in row of X (B, V)."""
