@@ -304,7 +304,10 @@ class Model:
 
     def score_session(self, items: np.ndarray) -> np.ndarray:
         """(V,) scores of the next item after the session `items` (T,) (T >= 1)."""
-        items = np.asarray(items, dtype=np.int64)
+        items = np.asarray(items)
+        if items.size and items.dtype.kind not in "iu":       # a float would be truncated
+            raise DataError(f"gru4rec: item positions must be integers, got {items.dtype}")
+        items = items.astype(np.int64)
         if items.ndim != 1 or items.size < 1:
             raise DataError("gru4rec: score_session needs a 1-d session of at least one item")
         if items.min() < 0 or items.max() >= self.n_items:

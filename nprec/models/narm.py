@@ -308,7 +308,10 @@ class Model:
         Raises:
             DataError for an empty session or an item index outside [0, V).
         """
-        items = np.asarray(items, dtype=np.int64)
+        items = np.asarray(items)
+        if items.size and items.dtype.kind not in "iu":       # a float would be truncated
+            raise DataError(f"NARM: item positions must be integers, got {items.dtype}")
+        items = items.astype(np.int64)
         if items.ndim != 1 or items.size == 0 or items.min() < 0 or items.max() >= self.n_items:
             raise DataError(f"NARM: a session must be 1 to T item indices in [0, "
                             f"{self.n_items}), got {items.tolist()[:10]}")

@@ -57,3 +57,14 @@ def test_out_of_range_and_float_positions_are_errors(trained, name):
         if name != "pop":
             with pytest.raises(DataError, match="must be integers"):
                 call(np.array([0.5]), np.array([0]))
+
+
+@pytest.mark.parametrize("name", ["gru4rec", "narm"])
+def test_a_session_of_float_positions_is_an_error(tmp_path, name):
+    path = tmp_path / name
+    assert main(["train", name, "--out", str(path), "--epochs", "1", "--quiet",
+                 "--set", "synthetic_users=60", "--set", "synthetic_items=40"]) == 0
+    _, model, _ = load_trained(path)
+    assert np.all(np.isfinite(model.score_session(np.array([3, 1]))))
+    with pytest.raises(DataError, match="item positions must be integers"):
+        model.score_session(np.array([3.0, 1.5]))
