@@ -1,12 +1,16 @@
-"""`nprec data info`, `data download`, `compare` and `plot` through the command."""
+"""`nprec data info`, `data download`, `compare`, `plot`, and recommend / similar / evaluate
+on rating models and on what a run cannot do, through the command."""
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
+import numpy as np
 import pytest
 
 from nprec.cli import main
+from nprec.experiment import load_trained
 
 
 def test_data_info_on_interactions_and_sessions(tmp_path, capsys):
@@ -74,12 +78,6 @@ def test_no_command_prints_help_and_exits_2(capsys):
 @pytest.mark.parametrize("model", ["biasedmf", "autorec"])
 def test_recommend_for_a_user_of_a_rating_model_ranks_predicted_ratings(tmp_path, capsys,
                                                                           model):
-    import json
-
-    import numpy as np
-
-    from nprec.experiment import load_trained
-
     out = tmp_path / model
     assert main(["train", model, "--out", str(out), "--epochs", "2", "--quiet",
                  "--set", "synthetic_users=80", "--set", "synthetic_items=60"]) == 0
