@@ -64,7 +64,7 @@ def integer_values(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(values int64, ok, canonical): decimal integers of at most 18 digits.
 
     `canonical` marks the spelling an integer id must have to be read as a number: no '+',
-    no leading zero (so `007` and `7` stay two different ids).
+    no leading zero, no '-0' (so `007` and `7`, or `-0` and `0`, stay two different ids).
     """
     signed, neg, dlen = _split_sign(col)
     W = int(min(dlen.max(initial=0), 18))
@@ -79,7 +79,7 @@ def integer_values(col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values[neg] *= -1
     lead = col.buf[np.minimum(col.starts + signed, col.buf.size - 1)]
     plus = signed & ~neg
-    canonical = ok & ~plus & ~((dlen > 1) & (lead == 0x30))
+    canonical = ok & ~plus & ~((dlen > 1) & (lead == 0x30)) & ~(neg & (values == 0))
     return values, ok, canonical
 
 

@@ -9,8 +9,8 @@ error messages.
 `parse_numeric_fields_ref` is the NumPy twin with the same contract.
 
 Plain fields, by kind: 1 = integer: an optional '-', then 1 to 18 digits without a leading
-zero (`0` itself is fine); 2 = decimal: an optional sign, 1 to 15 digits with at most one
-'.'; 0 = skipped: anything but a separator. Decimals are exact: the digits form an exact
+zero (`0` itself is fine, `-0` is not); 2 = decimal: an optional sign, 1 to 15 digits with
+at most one '.'; 0 = skipped: anything but a separator. Decimals are exact: the digits form an exact
 int64 mantissa m, and the value is m / 10^f (f digits after the dot), one correctly
 rounded division, the same float64 that Python's float() gives.
 """
@@ -149,7 +149,8 @@ def _parse_numeric(buf, sep, kinds, ints, floats, lines, pow10):
                     return row, line
             pos += 1                                                    # past the delimiter
             if kind == 1:
-                if digits == 0 or (digits > 1 and lead == 0x30) or (signed and not negative):
+                if digits == 0 or (digits > 1 and lead == 0x30) or (signed and not negative) \
+                        or (negative and value == 0):                   # '-0' is not 0's id
                     return row, line
                 ints[row, f] = -value if negative else value
             elif kind == 2:
