@@ -12,18 +12,24 @@ import numpy as np
 from nprec.errors import DataError, UnknownIdError
 
 
+def as_integers(values, what: str) -> np.ndarray:
+    """`values` as int64, a DataError if they are not integers (a cast would truncate)."""
+    a = np.asarray(values)
+    if a.size and a.dtype.kind not in "iu":
+        raise DataError(f"{what}: positions must be integers, got {a.dtype}")
+    return a.astype(np.int64, copy=False)
+
+
 def as_indices(values, n: int, what: str) -> np.ndarray:
     """`values` as int64 positions in [0, n).
 
     Raises:
         DataError if they are not integers; UnknownIdError if one is outside [0, n).
     """
-    a = np.asarray(values)
+    a = as_integers(values, what)
     if a.size == 0:
-        return a.astype(np.int64)
-    if a.dtype.kind not in "iu":
-        raise DataError(f"{what}: positions must be integers, got {a.dtype}")
+        return a
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi >= n:
         raise UnknownIdError(f"{what}: position {lo if lo < 0 else hi} is outside [0, {n})")
-    return a.astype(np.int64, copy=False)
+    return a

@@ -60,6 +60,7 @@ from nprec.errors import DataError
 from nprec.kernels.gru4rec import LOSSES, sampled_loss
 from nprec.kernels.gru4rec_step import gru_train_backward, gru_train_forward
 from nprec.layers import RowGrad
+from nprec.models._indices import as_integers
 from nprec.models.gru4rec_input import (
     StepInput,
     TrainingSteps,
@@ -304,10 +305,7 @@ class Model:
 
     def score_session(self, items: np.ndarray) -> np.ndarray:
         """(V,) scores of the next item after the session `items` (T,) (T >= 1)."""
-        items = np.asarray(items)
-        if items.size and items.dtype.kind not in "iu":       # a float would be truncated
-            raise DataError(f"gru4rec: item positions must be integers, got {items.dtype}")
-        items = items.astype(np.int64)
+        items = as_integers(items, "gru4rec: score_session items")
         if items.ndim != 1 or items.size < 1:
             raise DataError("gru4rec: score_session needs a 1-d session of at least one item")
         if items.min() < 0 or items.max() >= self.n_items:

@@ -65,6 +65,7 @@ from nprec.layers import (
 )
 from nprec.layers.products import concat_backward, concat_forward
 from nprec.losses.softmax_fused import softmax_ce_fused_backward, softmax_ce_fused_forward
+from nprec.models._indices import as_integers
 from nprec.samplers import prefix_batches, prefix_samples
 
 KIND = "sessions"
@@ -308,10 +309,7 @@ class Model:
         Raises:
             DataError for an empty session or an item index outside [0, V).
         """
-        items = np.asarray(items)
-        if items.size and items.dtype.kind not in "iu":       # a float would be truncated
-            raise DataError(f"NARM: item positions must be integers, got {items.dtype}")
-        items = items.astype(np.int64)
+        items = as_integers(items, "NARM: score_session items")
         if items.ndim != 1 or items.size == 0 or items.min() < 0 or items.max() >= self.n_items:
             raise DataError(f"NARM: a session must be 1 to T item indices in [0, "
                             f"{self.n_items}), got {items.tolist()[:10]}")
