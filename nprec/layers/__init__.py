@@ -21,7 +21,12 @@ from nprec.layers.activations import (
 from nprec.layers.attention import attention_backward, attention_forward
 from nprec.layers.bilinear import bilinear_backward, bilinear_forward
 from nprec.layers.dense import dense_backward, dense_forward
-from nprec.layers.dropout import dropout_backward, dropout_forward, dropout_mask
+from nprec.layers.dropout import (
+    dropout_backward,
+    dropout_forward,
+    dropout_mask,
+    dropout_sparse_input,
+)
 from nprec.layers.embedding import embedding_backward, embedding_forward
 from nprec.layers.embedding_bag import embedding_bag_backward, embedding_bag_forward
 from nprec.layers.gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
@@ -50,6 +55,7 @@ __all__ = [
     "dropout_backward",
     "dropout_forward",
     "dropout_mask",
+    "dropout_sparse_input",
     "elu_backward",
     "elu_forward",
     "embedding_backward",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 
 class DropoutCache(NamedTuple):
@@ -38,3 +39,30 @@ def dropout_forward(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, Dropou
 def dropout_backward(dy: np.ndarray, cache: DropoutCache) -> tuple[np.ndarray, None]:
     """Returns (dx, None): dx = dy * mask; the mask is data and gets no gradient."""
     return dy * cache.mask, None
+
+
+def dropout_sparse_input(X: sp.csr_array, mask: np.ndarray) -> sp.csr_array:
+    """Dropout on the stored entries of a CSR input, the dropped entries removed.
+
+    For an input that is data, such as an autoencoder's batch of item vectors (no gradient
+    flows into it, so there is no backward). Dropping a zero changes nothing, so masking the
+    stored entries is dropout on the whole (B, V) matrix. A dropped entry would stay behind
+    as a stored zero that the sparse products still walk (half of them at keep probability
+    0.5); taking it out changes no result, since adding 0 · w leaves a sum as it was.
+
+    Args:
+        X: (B, V) CSR matrix with nnz stored entries.
+        mask: (nnz,) `dropout_mask` for X's stored entries, in X's order.
+    Returns:
+        (B, V) CSR matrix holding X_bv · mask of the kept entries only.
+    """
+    if mask.shape != X.data.shape:
+        raise ValueError(f"dropout_sparse_input: mask {mask.shape} does not match the "
+                         f"{X.data.size} stored entries")
+    kept = mask != 0                                                    # (nnz,)
+    data = X.data[kept] * mask[kept]                                    # (kept,)
+    # Row b's kept entries are those of positions indptr[b]..indptr[b+1] with kept set:
+    # the running count of kept entries, read at the old row pointers, gives the new ones.
+    running = np.concatenate(([0], np.cumsum(kept)))                    # (nnz + 1,)
+    indptr = running[X.indptr]                                          # (B + 1,)
+    return sp.csr_array((data, X.indices[kept], indptr), shape=X.shape)

@@ -44,8 +44,8 @@ from nprec.config import check
 from nprec.data.containers import Interactions
 from nprec.kernels.sampling import sample_negatives
 from nprec.layers import (
-    dropout_forward,
     dropout_mask,
+    dropout_sparse_input,
     embedding_backward,
     embedding_forward,
     relu_backward,
@@ -197,8 +197,8 @@ class Model(FoldInModel):
         """The mean loss of a mini-batch and the cache for `backward`."""
         prm, cfg = self.params, self.config
         B, N = batch.users.size, batch.rows.size
-        data, _ = dropout_forward(batch.X.data.astype(self.dtype), batch.keep)  # (nnz,) ỹ
-        corrupted = sp.csr_array((data, batch.X.indices, batch.X.indptr), shape=batch.X.shape)
+        corrupted = dropout_sparse_input(sp.csr_array(batch.X, dtype=self.dtype),
+                                         batch.keep)                    # (B, V) ỹ
         a, c_in = sparse_dense_forward(corrupted, prm["W"], prm["b"])   # (B, K) Wᵀ ỹ + b
         v, c_user = embedding_forward(batch.users, prm["V_u"])          # (B, K) V_u
         z, c_hid = self._hidden_forward(a + v)                          # (B, K)

@@ -37,8 +37,8 @@ from nprec.data.containers import Interactions
 from nprec.layers import (
     dense_backward,
     dense_forward,
-    dropout_forward,
     dropout_mask,
+    dropout_sparse_input,
     tanh_backward,
     tanh_forward,
 )
@@ -272,15 +272,14 @@ class Model(FoldInModel):
     def _input(self, X: sp.csr_array, keep: np.ndarray | None) -> sp.csr_array:
         """The normalised input, with dropout on its stored entries when `keep` is given.
 
-        Dropping a zero entry changes nothing, so masking the stored entries is the paper's
-        dropout on the whole (B, V) input, drawn for nnz entries instead of B·V. The input
-        is data (no gradient flows into it), so the dropout's cache is not kept.
+        Masking the stored entries is the paper's dropout on the whole (B, V) input, drawn
+        for nnz entries instead of B·V; the dropped entries leave the matrix, so the sparse
+        products walk only the kept ones (`dropout_sparse_input`).
         """
         Xn = normalized_input(X, self.dtype)                            # (B, V)
         if keep is None:
             return Xn
-        data, _ = dropout_forward(Xn.data, keep)                        # (nnz,)
-        return sp.csr_array((data, Xn.indices, Xn.indptr), shape=Xn.shape)
+        return dropout_sparse_input(Xn, keep)                           # (B, V)
 
     def _layers(self, prefix: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The weights W_{prefix}i and biases b_{prefix}i of layers i = 0..n-1."""

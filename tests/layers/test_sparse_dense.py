@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nprec.layers import dense_backward, dense_forward
+from nprec.layers import dense_backward, dense_forward, dropout_mask, dropout_sparse_input
 from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
 from nprec.testing import check_grads
 from nprec.testing.strategies import dims, seeds
@@ -54,3 +54,26 @@ def test_sparse_dense_refuses_a_dense_or_misshapen_input():
         sparse_dense_forward(np.ones((3, 4)), W, b)
     with pytest.raises(ValueError, match="columns"):
         sparse_dense_forward(sp.csr_array(np.ones((3, 5))), W, b)
+
+
+@given(seed=seeds, B=dims(), I=dims(1, 9), p=st.sampled_from([0.0, 0.5, 0.9]))
+def test_dropout_sparse_input_is_dropout_on_the_dense_matrix_without_stored_zeros(seed, B, I, p):
+    rng = np.random.default_rng(seed)
+    X = _sparse(rng, B, I, 0.5)
+    mask = dropout_mask(rng, (X.nnz,), p, dtype=np.float64)           # (nnz,)
+    dense_mask = np.zeros((B, I))
+    dense_mask[np.repeat(np.arange(B), np.diff(X.indptr)), X.indices] = mask
+    Xd = dropout_sparse_input(X, mask)
+    np.testing.assert_array_equal(Xd.toarray(), X.toarray() * dense_mask)
+    assert Xd.nnz == np.count_nonzero(mask)                             # dropped entries left
+    assert Xd.indptr.size == B + 1 and Xd.indptr[-1] == Xd.nnz
+    # The sparse layer on the compact matrix gives exactly what it gives with stored zeros.
+    W, b = rng.standard_normal((I, 3)), rng.standard_normal(3)
+    zeros_kept = sp.csr_array((X.data * mask, X.indices, X.indptr), shape=X.shape)
+    np.testing.assert_array_equal(sparse_dense_forward(Xd, W, b)[0],
+                                  sparse_dense_forward(zeros_kept, W, b)[0])
+
+
+def test_dropout_sparse_input_refuses_a_mask_of_another_size():
+    with pytest.raises(ValueError, match="mask"):
+        dropout_sparse_input(sp.csr_array(np.eye(3)), np.ones(2))
