@@ -67,11 +67,16 @@ def test_dropout_sparse_input_is_dropout_on_the_dense_matrix_without_stored_zero
     np.testing.assert_array_equal(Xd.toarray(), X.toarray() * dense_mask)
     assert Xd.nnz == np.count_nonzero(mask)                             # dropped entries left
     assert Xd.indptr.size == B + 1 and Xd.indptr[-1] == Xd.nnz
-    # The sparse layer on the compact matrix gives exactly what it gives with stored zeros.
+    # The sparse layer on the compact matrix gives exactly what it gives with stored zeros,
+    # forward and backward.
     W, b = rng.standard_normal((I, 3)), rng.standard_normal(3)
+    dy = rng.standard_normal((B, 3))
     zeros_kept = sp.csr_array((X.data * mask, X.indices, X.indptr), shape=X.shape)
-    np.testing.assert_array_equal(sparse_dense_forward(Xd, W, b)[0],
-                                  sparse_dense_forward(zeros_kept, W, b)[0])
+    y, cache = sparse_dense_forward(Xd, W, b)
+    y_zeros, cache_zeros = sparse_dense_forward(zeros_kept, W, b)
+    np.testing.assert_array_equal(y, y_zeros)
+    np.testing.assert_array_equal(sparse_dense_backward(dy, cache)[1],
+                                  sparse_dense_backward(dy, cache_zeros)[1])
 
 
 def test_dropout_sparse_input_refuses_a_mask_of_another_size():
