@@ -167,10 +167,14 @@ def _blend_backward(dh, h_prev, zr, cand, m, da):
     n, H = cand.shape
     for i in range(n):
         if m[i]:
+            # Two loops, one store each: with both stores into da in one loop the compiler
+            # did not vectorise it (five times slower at 512 x 100, the same numbers).
             for j in range(H):
-                z, c, d = zr[i, j], cand[i, j], dh[i, j]
-                da[i, j] = d * (c - h_prev[i, j]) * z * (1 - z)
-                da[i, 2 * H + j] = d * z * (1 - c * c)
+                z = zr[i, j]
+                da[i, j] = dh[i, j] * (cand[i, j] - h_prev[i, j]) * z * (1 - z)
+            for j in range(H):
+                c = cand[i, j]
+                da[i, 2 * H + j] = dh[i, j] * zr[i, j] * (1 - c * c)
         else:
             for j in range(3 * H):
                 da[i, j] = 0
