@@ -43,6 +43,7 @@ from _settle import settle
 from nprec.data import binarize, k_core, read_interactions, strong_generalization
 from nprec.layers import dense_backward, dense_forward
 from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
+from nprec.memory import keep_freed_memory
 from nprec.models import multdae, multvae
 from nprec.models.multdae import DaeBatch
 from nprec.models.multvae import VaeBatch
@@ -276,6 +277,8 @@ def main() -> None:
     ap.add_argument("--models", default="multvae,multdae")
     ap.add_argument("--skip-check", action="store_true")
     args = ap.parse_args()
+    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
+    keep_freed_memory()
     if torch is None:
         sys.exit("bench_autoencoders needs PyTorch: pip install nprec[bench]")
     sys.path.insert(0, str(Path(__file__).resolve().parent))

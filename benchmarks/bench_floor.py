@@ -45,6 +45,7 @@ from _settle import settle
 
 from nprec.kernels.optim_rows import adagrad_rows, adam_rows
 from nprec.kernels.softmax_rows import softmax_ce_rows
+from nprec.memory import keep_freed_memory
 
 try:
     import torch
@@ -260,6 +261,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="rounds (NARM, Mult-VAE)")
     ap.add_argument("--official", default="", help="a checkout of the official GRU4Rec code")
     args = ap.parse_args()
+    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
+    keep_freed_memory()
     if torch is None:
         sys.exit("bench_floor needs PyTorch: pip install nprec[bench]")
     torch.set_num_threads(args.threads)

@@ -58,6 +58,7 @@ from nprec.config import convert
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
 from nprec.data.synthetic import synthetic_sessions
+from nprec.memory import keep_freed_memory
 from nprec.models import gru4rec
 from nprec.optim import Adagrad
 from nprec.train import epoch_rng, init_rng
@@ -400,6 +401,8 @@ def main() -> None:
     p.add_argument("--only", default="nprec,twin,official")
     p.add_argument("--skip-check", action="store_true")
     args = p.parse_args()
+    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
+    keep_freed_memory()
     if torch is None:
         sys.exit("bench_gru4rec needs PyTorch (pip install nprec[bench])")
     if not args.skip_check:

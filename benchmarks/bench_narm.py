@@ -43,6 +43,7 @@ from _settle import settle
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
 from nprec.data.synthetic import synthetic_sessions
+from nprec.memory import keep_freed_memory
 from nprec.models import narm
 from nprec.optim import Adam
 
@@ -230,6 +231,8 @@ def main() -> None:
                     help="wall time, or the process's CPU time (meaningful with --threads 1 "
                          "on a loaded machine: other processes' load does not count)")
     args = ap.parse_args()
+    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
+    keep_freed_memory()
     if torch is None:
         sys.exit("bench_narm needs PyTorch: pip install nprec[bench]")
     torch.set_num_threads(args.threads)

@@ -43,6 +43,7 @@ from _settle import settle
 from nprec.data import read_interactions
 from nprec.data.synthetic import synthetic_interactions
 from nprec.layers import RowGrad
+from nprec.memory import keep_freed_memory
 from nprec.models import gmf, mlp, neumf
 from nprec.optim import Adam
 
@@ -227,6 +228,8 @@ def main() -> None:
                     help="wall time, or the process's CPU time (all threads)")
     ap.add_argument("--skip-check", action="store_true")
     args = ap.parse_args()
+    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
+    keep_freed_memory()
     if torch is None:
         sys.exit("bench_ncf needs PyTorch: pip install nprec[bench]")
     torch.set_num_threads(args.threads)

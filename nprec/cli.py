@@ -150,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         from nprec import commands
+        from nprec.memory import keep_freed_memory
 
+        keep_freed_memory()            # training and scoring allocate the same arrays again
         return commands.dispatch(args)
     except NprecError as exc:
         message = " ".join(str(exc).split("\n"))

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from nprec.errors import TrainingError
+from nprec.memory import keep_freed_memory
 
 LOWER_IS_BETTER = ("rmse", "mae", "loss")
 
@@ -135,7 +136,11 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
     Raises:
         TrainingError if a loss is NaN or infinite (epoch and step named); nothing is saved
         for that epoch, so the best checkpoint on disk stays the last good one.
+
+    The process's allocator is asked to keep freed memory for the next step
+    (`nprec.memory.keep_freed_memory`): steps allocate the same arrays again and again.
     """
+    keep_freed_memory()
     state = state or FitState()
     if state.stopped:
         return state
