@@ -13,9 +13,10 @@ is developed on (a virtual machine) a first touch costs 2.5 to 3 microseconds a 
 `keep_freed_memory()` sets both thresholds once for the process (glibc's `mallopt`):
 requests up to 32 MB come from the heap, and the heap keeps up to 1 GiB of free memory for
 the next request instead of trimming it. The process then holds on to its peak heap size.
-Measured with `benchmarks/bench_narm.py`, NARM's training batch took 67-68 ms instead of
-77-86 ms, and its PyTorch twin's, in the same process, 98-102 ms instead of 116-150 ms (the
-setting applies to every allocation of the process).
+Measured with `benchmarks/bench_narm.py --skip-check --batches 60` (two runs each way),
+NARM's training batch took 67-68 ms instead of 77-86 ms, and its PyTorch twin's, in the
+same process, 98-102 ms instead of 116-150 ms (the setting applies to every allocation of
+the process).
 
 `nprec.train.fit` and the `nprec` command call it. It does nothing where it does not apply:
 outside Linux, without glibc's `mallopt`, or when the environment already sets glibc's
