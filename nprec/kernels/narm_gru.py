@@ -92,7 +92,8 @@ def gru_sequence_forward(x: np.ndarray, mask: np.ndarray, h0: np.ndarray, W: np.
     steps = np.repeat(np.arange(T), n_active)                           # (N,)
     rows = np.arange(off[-1]) - off[steps]                              # (N,) 0..n_t-1 per step
     x_c = np.asarray(x, dtype=dtype)[rows, steps]                       # (N, D) gathered
-    A = x_c @ W + b                                                     # (N, 3H) input parts
+    A = x_c @ W                                                         # (N, 3H) input parts
+    A += b                          # in place: a second (N, 3H) array costs a pass and pages
     hs_t = np.empty((T, B, H), dtype=dtype)                             # (T, B, H)
     zr_c = np.empty((off[-1], 2 * H), dtype=dtype)                      # (N, 2H)
     cand_c = np.empty((off[-1], H), dtype=dtype)                        # (N, H)
