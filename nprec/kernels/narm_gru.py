@@ -93,7 +93,10 @@ def gru_sequence_forward(x: np.ndarray, mask: np.ndarray, h0: np.ndarray, W: np.
     rows = np.arange(off[-1]) - off[steps]                              # (N,) 0..n_t-1 per step
     x_c = np.asarray(x, dtype=dtype)[rows, steps]                       # (N, D) gathered
     A = x_c @ W                                                         # (N, 3H) input parts
-    A += b                          # in place: a second (N, 3H) array costs a pass and pages
+    if A.dtype == np.result_type(A, b):
+        A += b                      # in place: a second (N, 3H) array costs a pass and pages
+    else:
+        A = A + b
     hs_t = np.empty((T, B, H), dtype=dtype)                             # (T, B, H)
     zr_c = np.empty((off[-1], 2 * H), dtype=dtype)                      # (N, 2H)
     cand_c = np.empty((off[-1], H), dtype=dtype)                        # (N, H)
