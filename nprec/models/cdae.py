@@ -197,8 +197,7 @@ class Model(FoldInModel):
         """The mean loss of a mini-batch and the cache for `backward`."""
         prm, cfg = self.params, self.config
         B, N = batch.users.size, batch.rows.size
-        corrupted = dropout_sparse_input(sp.csr_array(batch.X, dtype=self.dtype),
-                                         batch.keep)                    # (B, V) ỹ
+        corrupted = dropout_sparse_input(batch.X, batch.keep)           # (B, V) ỹ
         a, c_in = sparse_dense_forward(corrupted, prm["W"], prm["b"])   # (B, K) Wᵀ ỹ + b
         v, c_user = embedding_forward(batch.users, prm["V_u"])          # (B, K) V_u
         z, c_hid = self._hidden_forward(a + v)                          # (B, K)
