@@ -160,6 +160,22 @@ def gru_train_case(draw, dtype):
 
 
 @st.composite
+def normalize_case(draw, dtype):
+    """X (B, V) CSR (empty rows likely; counts, or values of any sign, zeros among them) and a
+    dropout mask of its entries (all kept, none kept, or a random half at 1 / keep)."""
+    rng = np.random.default_rng(draw(seeds))
+    B, V = draw(st.integers(1, 7)), draw(st.integers(1, 9))
+    present = rng.random((B, V)) < draw(st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+    values = rng.integers(1, 4, (B, V)) if draw(st.booleans()) else rng.standard_normal((B, V))
+    values[rng.random((B, V)) < 0.1] = 0.0                             # stored zeros
+    rows, cols = np.nonzero(present)
+    X = sp.csr_array((values[rows, cols], (rows, cols)), shape=(B, V))
+    p = draw(st.sampled_from([0.0, 0.5, 0.8, 1.0]))                    # drop probability
+    keep = ((rng.random(X.nnz) >= p) / (1.0 - p if p < 1 else 1.0)).astype(dtype)
+    return X.indptr, X.indices, X.data.astype(dtype), keep
+
+
+@st.composite
 def csr_case(draw, dtype):
     """X (B, V) CSR with empty rows and empty columns likely, plus W (V, H) and dY (B, H)."""
     rng = np.random.default_rng(draw(seeds))

@@ -12,7 +12,8 @@ This package is the only place in nprec that imports Numba. `PAIRS` lists every
 - `ranking`: every ranking metric of a score row under the three tie policies.
 - `sknn`: session-kNN next-item scores.
 - `parsing`: blocks of plain numeric fields of a data file in one pass.
-- `autoencoders`: sparse-times-dense products of the autoencoders' input layer.
+- `autoencoders`: sparse-times-dense products of the autoencoders' input layer, and
+  their training input (rows normalised, dropout) in one pass.
 - `softmax_rows`: softmax cross-entropy and multinomial likelihood over all columns, the
   score matrix turned into its gradient in one pass per row (NARM, Mult-DAE, Mult-VAE).
 - `ncf`: NCF's output unit and log loss, logistic MF's objective, a ReLU layer's halves.
@@ -32,6 +33,8 @@ from nprec.kernels.autoencoders import (
     csr_matmul_ref,
     csr_t_matmul,
     csr_t_matmul_ref,
+    normalize_and_drop,
+    normalize_and_drop_ref,
 )
 from nprec.kernels.ncf import (
     add_bias_relu,
@@ -102,6 +105,7 @@ _EAGER_PAIRS = [
     (sknn_scores, sknn_scores_ref),
     (parse_numeric_fields, parse_numeric_fields_ref),
     (csr_matmul, csr_matmul_ref),
+    (normalize_and_drop, normalize_and_drop_ref),
     (csr_t_matmul, csr_t_matmul_ref),
     (bce_output, bce_output_ref),
     (logistic_mf, logistic_mf_ref),
@@ -155,6 +159,8 @@ __all__ = [
     "coalesce_rows_ref",
     "csr_matmul",
     "csr_matmul_ref",
+    "normalize_and_drop",
+    "normalize_and_drop_ref",
     "csr_t_matmul",
     "csr_t_matmul_ref",
     "gru_sequence_backward",

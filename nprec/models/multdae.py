@@ -34,11 +34,11 @@ import scipy.sparse as sp
 
 from nprec.config import check
 from nprec.data.containers import Interactions
+from nprec.kernels.autoencoders import normalize_and_drop
 from nprec.layers import (
     dense_backward,
     dense_forward,
     dropout_mask,
-    dropout_sparse_input,
     tanh_backward,
     tanh_forward,
 )
@@ -274,12 +274,15 @@ class Model(FoldInModel):
 
         Masking the stored entries is the paper's dropout on the whole (B, V) input, drawn
         for nnz entries instead of B·V; the dropped entries leave the matrix, so the sparse
-        products walk only the kept ones (`dropout_sparse_input`).
+        products walk only the kept ones. In training this is
+        `dropout_sparse_input(normalized_input(X), keep)`, computed by one kernel
+        (`normalize_and_drop`, the same numbers in one pass over the entries).
         """
-        Xn = normalized_input(X, self.dtype)                            # (B, V)
         if keep is None:
-            return Xn
-        return dropout_sparse_input(Xn, keep)                           # (B, V)
+            return normalized_input(X, self.dtype)                      # (B, V)
+        indptr, indices, data = normalize_and_drop(
+            X.indptr, X.indices, np.asarray(X.data, dtype=self.dtype), keep)
+        return sp.csr_array((data, indices, indptr), shape=X.shape)     # (B, V) corrupted
 
     def _layers(self, prefix: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The weights W_{prefix}i and biases b_{prefix}i of layers i = 0..n-1."""
