@@ -1,4 +1,5 @@
-"""Checked index arguments for the scoring API (`score_all`, `score_items`, `predict`).
+"""Checked index arguments for the scoring API (`score_all`, `score_items`, `predict`,
+`score_prefixes`).
 
 Models index their tables with the users' and items' positions (`Interactions` rows and
 columns). NumPy would take a negative position from the end and truncate a float one, so a
@@ -33,3 +34,32 @@ def as_indices(values, n: int, what: str) -> np.ndarray:
     if lo < 0 or hi >= n:
         raise UnknownIdError(f"{what}: position {lo if lo < 0 else hi} is outside [0, {n})")
     return a
+
+
+def as_prefixes(items, mask, n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Left-aligned session prefixes (`score_prefixes`' arguments), checked.
+
+    Args:
+        items: (B, T) item positions; only those under the mask are read.
+        mask:  (B, T) booleans, each row some True (at least one) followed by False only.
+    Returns:
+        items as int64, mask as bool.
+    Raises:
+        DataError for wrong shapes, non-integer items, a mask that is not boolean, an
+        empty or not left-aligned row; UnknownIdError for a real item outside [0, n).
+    """
+    items = as_integers(items, what)
+    mask = np.asarray(mask)
+    if items.ndim != 2 or mask.shape != items.shape:
+        raise DataError(f"{what}: items and mask must be (B, T) arrays of one shape, got "
+                        f"{items.shape} and {mask.shape}")
+    if mask.dtype != bool:
+        raise DataError(f"{what}: mask must be boolean, got {mask.dtype}")
+    lengths = mask.sum(axis=1)                                          # (B,)
+    left = np.arange(mask.shape[1]) < lengths[:, None]                  # (B, T)
+    bad = np.flatnonzero((lengths == 0) | np.any(mask != left, axis=1))
+    if bad.size:
+        raise DataError(f"{what}: row {bad[0]} of the mask is not a left-aligned non-empty "
+                        f"prefix (True for its items, then False)")
+    as_indices(items[mask], n, what)
+    return items, mask

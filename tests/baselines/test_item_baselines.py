@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nprec.data.containers import Interactions, Sessions
-from nprec.errors import ConfigError
-from nprec.models.baselines import EASE, ItemKNN, Popularity, tune_ease
+from nprec.errors import ConfigError, DataError, UnknownIdError
+from nprec.models.baselines import EASE, SKNN, VSKNN, ItemKNN, Popularity, tune_ease
 from nprec.testing.strategies import seeds
 
 
@@ -123,3 +123,24 @@ def test_itemknn_on_sessions_scores_the_last_item():
     np.testing.assert_allclose(scores, model.W.toarray()[[0, 3]])
     # sessions {0,1},{0,1},{1,2}: cos(0, 1) = 2 / (sqrt(2) sqrt(3))
     assert scores[0, 1] == pytest.approx(2 / np.sqrt(6), rel=1e-6)
+
+
+@pytest.mark.parametrize("make", [Popularity, lambda: ItemKNN(k=10), SKNN, VSKNN])
+def test_session_baselines_refuse_bad_prefixes(make):
+    sessions = Sessions.from_lists([[0, 1], [0, 1, 1], [1, 2], [3]], n_items=5)
+    model = make().fit(sessions)
+    items = np.array([[2, 0], [3, 99]])             # 99 sits under a False: padding, not read
+    mask = np.array([[True, True], [True, False]])
+    assert model.score_prefixes(items, mask).shape == (2, 5)
+    bad = [
+        (DataError, "left-aligned", items, np.array([[True, True], [False, False]])),  # empty
+        (DataError, "left-aligned", items, np.array([[False, True], [True, False]])),  # gap
+        (DataError, "shape", items, mask[:, :1]),
+        (DataError, "boolean", items, mask.astype(int)),
+        (DataError, "integers", items.astype(float), mask),
+        (UnknownIdError, "outside", np.array([[2, 5], [3, 0]]), mask),  # a real item >= V
+        (UnknownIdError, "outside", np.array([[2, 0], [-1, 0]]), mask),
+    ]
+    for error, message, it, m in bad:
+        with pytest.raises(error, match=message):
+            model.score_prefixes(it, m)

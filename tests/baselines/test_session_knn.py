@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nprec.data.containers import Sessions
-from nprec.errors import ConfigError
+from nprec.errors import ConfigError, UnknownIdError
 from nprec.kernels.sknn import SIMILARITIES, sknn_scores, sknn_scores_ref
 from nprec.models.baselines import SKNN, VSKNN
 from nprec.models.baselines import sknn as sknn_module
@@ -93,7 +93,7 @@ def test_recency_follows_times_when_given():
 def test_unknown_prefix_items_and_bad_options():
     model = SKNN().fit(TRAIN)
     assert _score(model, [4]).sum() == 0.0      # an item no training session holds
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(UnknownIdError, match="outside"):
         _score(model, [7])
     with pytest.raises(ConfigError, match="weighting"):
         VSKNN(weighting="exp")

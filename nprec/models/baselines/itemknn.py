@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from nprec.data.containers import Interactions, Sessions
 from nprec.errors import ConfigError
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_indices, as_prefixes
 
 
 def binary_matrix(train: Interactions | Sessions) -> sp.csr_array:
@@ -102,5 +102,6 @@ class ItemKNN:
     def score_prefixes(self, items: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(B, V) similarities of every item to each prefix's last item."""
         self._check()
+        items, mask = as_prefixes(items, mask, self.W.shape[0], "score_prefixes")
         last = items[np.arange(items.shape[0]), mask.sum(axis=1) - 1]  # (B,)
         return self.W[last].toarray()                                   # (B, V)

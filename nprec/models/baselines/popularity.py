@@ -11,7 +11,7 @@ import numpy as np
 
 from nprec.data.containers import Interactions, Sessions
 from nprec.errors import ConfigError
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_indices, as_prefixes
 
 
 class Popularity:
@@ -45,4 +45,6 @@ class Popularity:
 
     def score_prefixes(self, items: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(B, V) item supports for each session prefix."""
+        self._tile(0)
+        items, _ = as_prefixes(items, mask, self.support.size, "score_prefixes")
         return self._tile(items.shape[0])

@@ -38,6 +38,7 @@ import numpy as np
 from nprec.data.containers import Sessions
 from nprec.errors import ConfigError
 from nprec.kernels.sknn import SIMILARITIES, sknn_scores
+from nprec.models._indices import as_prefixes
 
 _WEIGHTING = {
     "same": lambda i, L: np.ones_like(i, dtype=np.float64),
@@ -120,6 +121,7 @@ class SKNN:
         """(B, V) float32 next-item scores of left-aligned prefixes items (B, T), mask (B, T)."""
         if self.index is None:
             raise ConfigError(f"{type(self).__name__}: call fit(train) before scoring")
+        items, mask = as_prefixes(items, mask, self.n_items, "score_prefixes")
         lengths = mask.sum(axis=1).astype(np.int64)                     # (B,)
         pre_ptr = np.zeros(lengths.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=pre_ptr[1:])
