@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
-import scipy.sparse as sp
 from kernel_cases import csr_case, normalize_case
 
 from nprec.kernels.autoencoders import (
