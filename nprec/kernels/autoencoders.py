@@ -20,9 +20,9 @@ number of threads. Both inner loops are plain `out[j] += x * w[j]` over contiguo
 which the compiler vectorises without fast-math (there is no reduction across j). They take
 four entries a sweep: the output row is loaded and stored once for four rows of W added in
 entry order, the same additions in the same order as four sweeps, so the result is the same
-to the bit and the kernels 30 % faster at Mult-VAE's shapes (24,000 entries x 600 columns:
-forward 3.3 -> 2.3 ms, Xᵀ dY 3.5 -> 2.6 ms without its counting sort, medians of 60 calls
-with 2 threads on the development machine).
+to the bit and the kernels 20-30 % faster at Mult-VAE's shapes (24,000 entries x 600
+columns: forward 3.3 -> 2.3 ms, Xᵀ dY 3.2 -> 2.6 ms besides its counting sort's 0.3 ms,
+medians of 60 calls with 2 threads on the development machine).
 
 Threads start at PARALLEL_WORK multiply-adds: below that (gradient checks, tiny batches) a
 parallel region costs more than it saves, the more so on shared cores.
@@ -31,8 +31,9 @@ Before the first layer, Mult-DAE and Mult-VAE scale each user's row to unit leng
 entries at random (`nprec.models.multdae.normalized_input`, then
 `nprec.layers.dropout_sparse_input`). `normalize_and_drop` does both in one pass over the
 stored entries and writes the kept ones compactly: the same numbers to the bit as the NumPy
-steps, which build three SciPy matrices and sweep the entries about eight times (0.8 ms a
-batch of 48,000 entries, 1.6 ms inside a training step; the kernel 0.2 ms).
+steps, which build three SciPy matrices and sweep the entries about eight times (a batch
+of 48,000 entries: 0.8 ms alone and 1.6 ms inside a Mult-VAE training step, against 0.2 and
+0.5 ms with the kernel).
 
 The twins use SciPy's sparse products and NumPy's fancy indexing.
 """
@@ -184,7 +185,7 @@ def normalize_and_drop_ref(indptr: np.ndarray, indices: np.ndarray, data: np.nda
     Returns:
         (indptr (B + 1,), indices (n_kept,), data (n_kept,)) of the kept entries.
     """
-    data = _float1(data, keep, "normalize_and_drop")
+    data, keep = _float1(data, keep, "normalize_and_drop")
     indptr, indices = np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
     _check_csr(indptr, indices, data, np.iinfo(np.int64).max, "normalize_and_drop")
     rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))      # (nnz,)
@@ -198,7 +199,7 @@ def normalize_and_drop_ref(indptr: np.ndarray, indices: np.ndarray, data: np.nda
 def normalize_and_drop(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                        keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows scaled to unit length, then dropout, in one pass. Same contract as the twin."""
-    data = _float1(data, keep, "normalize_and_drop")
+    data, keep = _float1(data, keep, "normalize_and_drop")
     indptr, indices = np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
     _check_csr(indptr, indices, data, np.iinfo(np.int64).max, "normalize_and_drop")
     out_indptr = np.empty_like(indptr)                                  # (B + 1,)
@@ -208,13 +209,14 @@ def normalize_and_drop(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
     return out_indptr, out_indices[:n], out_data[:n]
 
 
-def _float1(data: np.ndarray, keep: np.ndarray, name: str) -> np.ndarray:
-    data = np.asarray(data)
+def _float1(data: np.ndarray, keep: np.ndarray, name: str
+            ) -> tuple[np.ndarray, np.ndarray]:
+    data, keep = np.asarray(data), np.asarray(keep)
     if data.ndim != 1 or data.dtype not in (np.float32, np.float64) \
             or keep.shape != data.shape or keep.dtype != data.dtype:
         raise ValueError(f"{name}: data and keep must be 1-d arrays of one float dtype, got "
                          f"{data.dtype} {data.shape} and {keep.dtype} {keep.shape}")
-    return data
+    return data, keep
 
 
 @jit()
@@ -231,7 +233,7 @@ def _normalize_and_drop(indptr, indices, data, keep, out_indptr, out_indices, ou
         scale = data.dtype.type(1.0 / np.sqrt(max(sq, 1e-24)))
         for k in range(k0, k1):
             # Written at position n either way, n advanced only for a kept entry: no branch
-            # on the random mask (a branch mispredicted half the time tripled this loop).
+            # on the random mask, which is mispredicted half the time (0.37 -> 0.30 ms).
             out_indices[n] = indices[k]
             out_data[n] = (data[k] * scale) * keep[k]
             n += keep[k] != 0
