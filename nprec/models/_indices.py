@@ -1,5 +1,5 @@
-"""Checked index arguments for the scoring API (`score_all`, `score_items`, `predict`,
-`score_prefixes`).
+"""Checked arguments for the scoring API: index arguments (`score_all`, `score_items`,
+`predict`, `score_prefixes`) and fold-in rows (`score_fold_in`).
 
 Models index their tables with the users' and items' positions (`Interactions` rows and
 columns). NumPy would take a negative position from the end and truncate a float one, so a
@@ -9,6 +9,7 @@ wrong index would silently score someone else; these checks make it an error ins
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from nprec.errors import DataError, UnknownIdError
 
@@ -63,3 +64,23 @@ def as_prefixes(items, mask, n: int, what: str) -> tuple[np.ndarray, np.ndarray]
                         f"prefix (True for its items, then False)")
     as_indices(items[mask], n, what)
     return items, mask
+
+
+def as_fold_in(X, n_items: int, dtype, what: str = "score_fold_in") -> sp.csr_array:
+    """Fold-in rows X (B, V) (users given by their items) as a CSR array of `dtype`.
+
+    X may be any SciPy sparse matrix or a dense array.
+    Raises:
+        DataError if X is not a (B, n_items) matrix or holds a NaN or an infinity (the
+        scores of that row would be NaN, or every item tied).
+    """
+    try:
+        X = sp.csr_array(X, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{what}: X must be a (B, {n_items}) matrix: {err}") from None
+    if X.ndim != 2 or X.shape[1] != n_items:
+        raise DataError(f"{what}: X must be a (B, {n_items}) matrix (users x items), got shape "
+                        f"{X.shape}")
+    if not np.all(np.isfinite(X.data)):
+        raise DataError(f"{what}: X holds a NaN or an infinity")
+    return X

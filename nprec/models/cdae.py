@@ -64,7 +64,7 @@ from nprec.losses import (
     l2_penalty_forward,
 )
 from nprec.losses.squared import squared_error_backward, squared_error_forward
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_fold_in, as_indices
 from nprec.models.multdae import FoldInModel, UserEpoch, xavier_uniform
 
 KIND = "interactions"
@@ -263,10 +263,7 @@ class Model(FoldInModel):
     def _scores(self, X: Any, v: np.ndarray | None) -> np.ndarray:
         """Output logits (B, V) for inputs X (B, V) and user vectors v (B, K) or None."""
         prm = self.params
-        X = sp.csr_array(X, dtype=self.dtype)
-        if X.shape[1] != self.n_items:
-            raise ValueError(f"score_fold_in: X has {X.shape[1]} columns, the model "
-                             f"{self.n_items} items")
+        X = as_fold_in(X, self.n_items, self.dtype)                     # (B, V)
         a, _ = sparse_dense_forward(X, prm["W"], prm["b"])              # (B, K)
         z, _ = self._hidden_forward(a if v is None else a + v)          # (B, K)
         # f is monotone, so the logits rank the items as the outputs ŷ do.

@@ -48,7 +48,7 @@ from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_backward,
     multinomial_nll_sparse_forward,
 )
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_fold_in, as_indices
 from nprec.samplers import user_batches
 
 KIND = "interactions"
@@ -326,10 +326,7 @@ class Model(FoldInModel):
         X is any SciPy sparse (or dense 0/1) matrix; no dropout. Used for users unseen in
         training (strong generalisation, `nprec recommend --items`).
         """
-        X = sp.csr_array(X, dtype=self.dtype)
-        if X.shape[1] != self.n_items:
-            raise ValueError(f"score_fold_in: X has {X.shape[1]} columns, the model "
-                             f"{self.n_items} items")
+        X = as_fold_in(X, self.n_items, self.dtype)                     # (B, V)
         Xin = self._input(X, None)                                      # (B, V)
         return self._logits(Xin)                                        # (B, V)
 

@@ -43,6 +43,7 @@ from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_forward,
 )
 from nprec.models import multdae
+from nprec.models._indices import as_fold_in
 from nprec.models.multdae import (
     mlp_backward,
     mlp_forward,
@@ -184,7 +185,7 @@ class Model(multdae.Model):
 
     def encode(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """The posterior (μ (B, L), log σ² (B, L)) of users given by their items X (B, V)."""
-        Xin = self._input(sp.csr_array(X, dtype=self.dtype), None)      # (B, V)
+        Xin = self._input(as_fold_in(X, self.n_items, self.dtype, "encode"), None)  # (B, V)
         a = mlp_forward(Xin, *self._layers("q", self.n_q), last_tanh=False)[0]   # (B, 2L)
         return a[:, :self.latent], a[:, self.latent:]
 

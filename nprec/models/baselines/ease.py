@@ -22,7 +22,7 @@ from scipy.linalg import lapack
 from nprec.data.containers import Interactions
 from nprec.errors import ConfigError
 from nprec.metrics.protocols import evaluate_loo_full, evaluate_ncf_loo99
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_fold_in, as_indices
 
 
 def gram_matrix(X) -> np.ndarray:
@@ -94,6 +94,7 @@ class EASE:
     def score_fold_in(self, X) -> np.ndarray:
         """(B, V) scores x B of fold-in rows X (B, V) (users unseen in training)."""
         self._check()
+        X = as_fold_in(X, self.B.shape[0], self.B.dtype)                # (B, V)
         return np.asarray(X @ self.B, dtype=np.float32)                 # (B, V)
 
 

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from nprec.data.containers import Interactions, Sessions
 from nprec.errors import ConfigError
-from nprec.models._indices import as_indices, as_prefixes
+from nprec.models._indices import as_fold_in, as_indices, as_prefixes
 
 
 def binary_matrix(train: Interactions | Sessions) -> sp.csr_array:
@@ -97,7 +97,7 @@ class ItemKNN:
     def score_fold_in(self, X) -> np.ndarray:
         """(B, V) scores of fold-in rows X (B, V)."""
         self._check()
-        return (sp.csr_array(X, dtype=np.float32) @ self.W).toarray()   # (B, V)
+        return (as_fold_in(X, self.W.shape[0], np.float32) @ self.W).toarray()  # (B, V)
 
     def score_prefixes(self, items: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(B, V) similarities of every item to each prefix's last item."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from nprec.data.containers import Interactions, Sessions
 from nprec.errors import ConfigError
-from nprec.models._indices import as_indices, as_prefixes
+from nprec.models._indices import as_fold_in, as_indices, as_prefixes
 
 
 class Popularity:
@@ -41,7 +41,8 @@ class Popularity:
 
     def score_fold_in(self, X) -> np.ndarray:
         """(B, V) item supports for each fold-in row of X (B, V)."""
-        return self._tile(X.shape[0])
+        self._tile(0)
+        return self._tile(as_fold_in(X, self.support.size, np.float32).shape[0])
 
     def score_prefixes(self, items: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(B, V) item supports for each session prefix."""
