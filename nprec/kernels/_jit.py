@@ -28,9 +28,9 @@ what a parallel region costs when it has little to do: an empty two-iteration `p
 and 3 µs with OpenMP's spinning threads. That is why the kernels start threads only from a
 size (PARALLEL_MIN_SIZE, PARALLEL_WORK): GRU4Rec's blend at DIGINETICA's 128 x 512 took
 0.05 ms serial and 0.22 ms parallel right after a product. Whole steps hardly notice,
-though: the time a kernel saves by running serially is paid by the next product, whose
-BLAS threads must be woken in turn (DIGINETICA steps with every row kernel serial took
-26.6 ms against 26.6 ms, eight alternating blocks of 100 steps).
+though (DIGINETICA steps with every row kernel serial took 26.6 ms against 26.6 ms, eight
+alternating blocks of 100 steps): most likely the next product pays instead, its BLAS
+threads having gone to sleep in the meantime.
 """
 
 import os
