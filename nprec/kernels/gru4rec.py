@@ -29,6 +29,18 @@ import numpy as np
 from numba import prange
 
 from nprec.kernels._jit import jit
+from nprec.kernels.softmax_rows import (
+    _LN2_HI,
+    _LN2_LO,
+    _LOG2E,
+    _P0,
+    _P1,
+    _P2,
+    _P3,
+    _P4,
+    _P5,
+    _ROUND,
+)
 from nprec.layers.activations import elu_backward, elu_forward
 from nprec.losses import (
     sampled_bpr_backward,
@@ -162,8 +174,9 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
     B, K = S.shape
     dtype = S.dtype.type
     t = cols[:B]                                                        # (B,) targets
-    R = S + by                                                          # (B, K)
     per_row = np.empty(B)                                               # (B,) loss of each row
+    if loss != "bpr-max":
+        R = S + by                                                      # (B, K)
     if loss == "cross-entropy":
         weights = None if log_q is None else np.exp(-np.asarray(log_q, dtype=np.float64))
         c = np.bincount(cols, weights=weights, minlength=K)             # (K,)
@@ -173,11 +186,18 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
         G = _xe_fused(R, t, log_c, target_q, float(scale), per_row)
         return float(per_row.sum()) * float(scale), G
     n = np.bincount(cols, minlength=K).astype(S.dtype)                  # (K,)
+    if loss == "bpr-max":
+        G = np.empty_like(S)                                            # (B, K)
+        rows = _bpr_max_parallel if _rows_in_parallel(S) else _bpr_max_serial
+        rows(S, by.astype(S.dtype, copy=False), t, n, dtype(max(elu_param, 0.0)),
+             dtype(bpreg), dtype(scale), dtype(1.0), dtype(BPR_MAX_EPS),
+             S.dtype == np.float32, G, per_row)
+        return float(per_row.sum()) * float(scale), G
     d_elu = np.ones((0, 0), dtype=S.dtype)
     if elu_param > 0:
         R, d_elu = _elu(R, dtype(elu_param))                            # (B, K) each
-    if loss in ("bpr-max", "top1-max"):
-        G = _max_loss_fused(R, t, n, loss, float(bpreg), d_elu, float(scale), per_row)
+    if loss == "top1-max":
+        G = _top1_max_fused(R, t, n, float(scale), d_elu, per_row)
         return float(per_row.sum()) * float(scale), G
     per_row, G = (_top1_unique if loss == "top1" else _bpr_unique)(R, t, n, cols.size)
     if elu_param > 0:
@@ -205,13 +225,13 @@ def _xe_fused(R, t, log_c, target_q, scale, per_row):
     return O
 
 
-def _max_loss_fused(R, t, n, loss, bpreg, d_elu, scale, per_row):
-    """BPR-max or TOP1-max on unique items: the exponentials in NumPy, the rest fused.
+def _top1_max_fused(R, t, n, scale, d_elu, per_row):
+    """TOP1-max on unique items: the exponentials in NumPy, the rest fused.
 
         E_ik = exp(r_ik - max_neg_i)   softmax numerators (0 where item k is no negative of
                                        row i: m_ik = n_k - [k = t_i] = 0)
-        D_ik = exp(r_ik - r_it)        for σ(r_it - r_ik) = 1 / (1 + D_ik)
-        Q_ik = exp(-r_ik²)             TOP1-max's σ(r_ik²) = 1 / (1 + Q_ik)
+        D_ik = exp(r_ik - r_it)        for σ(r_ik - r_it) = 1 - 1 / (1 + D_ik)
+        Q_ik = exp(-r_ik²)             for σ(r_ik²) = 1 / (1 + Q_ik)
 
     Returns G (B, K), written over E.
     """
@@ -230,17 +250,11 @@ def _max_loss_fused(R, t, n, loss, bpreg, d_elu, scale, per_row):
     E[:, np.flatnonzero(n == 0)] = 0.0
     single = n[t] == 1                                                  # (B,)
     E[rows[single], t[single]] = 0.0
-    one = R.dtype.type(1.0)
-    if loss == "bpr-max":
-        kernel = _bpr_max_parallel if parallel else _bpr_max_serial
-        kernel(R, E, D, t, n, R.dtype.type(bpreg), d_elu, R.dtype.type(scale), one,
-               R.dtype.type(BPR_MAX_EPS), per_row)
-    else:
-        Q = np.multiply(R, R)                                           # (B, K)
-        np.negative(Q, out=Q)
-        np.exp(Q, out=Q)
-        kernel = _top1_max_parallel if parallel else _top1_max_serial
-        kernel(R, E, D, Q, t, n, d_elu, R.dtype.type(scale), one, per_row)
+    Q = np.multiply(R, R)                                               # (B, K)
+    np.negative(Q, out=Q)
+    np.exp(Q, out=Q)
+    kernel = _top1_max_parallel if parallel else _top1_max_serial
+    kernel(R, E, D, Q, t, n, d_elu, R.dtype.type(scale), R.dtype.type(1.0), per_row)
     return E
 
 
@@ -310,60 +324,142 @@ def _negative_max_parallel(R, t, n, top):
         _negative_max_row(R, t, n, top, i)
 
 
+# Every float32 operand of the exp below must be float32: the rounding trick
+# (x + 1.5·2^23) - 1.5·2^23 rounds to an integer only in float32 arithmetic.
+_EXP_LO = np.float32(-87.0)      # e^-87 ≈ 1.6e-38, about the smallest normal float32
+_EXP_HI = np.float32(88.0)       # e^88 ≈ 1.7e38, below float32's largest number
+_EXP_BIAS = np.float32(127.0)
+_EXP_TWO23 = np.float32(8388608.0)
+
+
+@jit()
+def _exp_into(x, shift, out, p2, poly):
+    """out = exp(x - shift) over a row.
+
+    poly (float32 rows): Cephes' expf as in `softmax_rows` (a degree-7 polynomial on
+    |r| <= ln2/2 times 2^t from exponent bits, relative error about 1e-7), whose loops
+    vectorise, where a call of the library exp per number does not; arguments are clamped to
+    [-87, 88], so an exponential that would underflow is 1.6e-38 instead of 0 and one that
+    would overflow is 1.7e38 instead of inf (the callers use them only where that cannot
+    matter: weights beside a term of 1, or entries they zero). Otherwise (float64 rows:
+    gradient checks) the library exp.
+    """
+    n = x.shape[0]
+    if not poly:
+        for k in range(n):
+            out[k] = math.exp(x[k] - shift)
+        return
+    for k in range(n):
+        a = x[k] - shift
+        a = _EXP_LO if a < _EXP_LO else a                               # NaN stays NaN
+        a = _EXP_HI if a > _EXP_HI else a
+        t = (a * _LOG2E + _ROUND) - _ROUND                              # nearest integer
+        r = a - t * _LN2_HI - t * _LN2_LO                               # |r| <= ln2 / 2
+        out[k] = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r
+                  + r + np.float32(1.0))
+        p2[k] = np.int32((t + _EXP_BIAS) * _EXP_TWO23)                  # (t + 127) << 23
+    pow2 = p2.view(np.float32)
+    for k in range(n):
+        out[k] *= pow2[k]
+
+
 @jit(fastmath={"reassoc"})
-def _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i):
-    # E[i] (softmax numerators) in, the row's gradient out.
-    K = R.shape[1]
+def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i):
+    """BPR-max (after ELU_alpha when alpha > 0) of row i, from its unique-item scores S[i]:
+    the row's loss into per_row[i], its gradient into G[i]. Every pass is over one row
+    (K numbers, in the core's cache):
+
+        r_k  = ELU(S_ik + by_k)
+        E_k  = exp(r_k - max_neg)       softmax numerators over the negatives (m_k > 0)
+        D_k  = exp(r_k - r_t)           σ(r_t - r_k) = 1 / (1 + D_k)
+        s_k  = m_k E_k / Σ_j m_j E_j,   m_k = n_k - [k = t]
+        A = Σ_k s_k σ_k,  Q = Σ_k s_k r_k²,  loss = -log(A + eps) + bpreg Q
+        g_k = s_k (A - σ_k²) / A + bpreg s_k (r_k² - Q + 2 r_k)   (then through the ELU)
+
+    with the target's own column (σ(0) = 1/2) taken out of the sums over columns.
+    """
+    K = S.shape[1]
     zero = one - one
     half = one / (one + one)
+    r = np.empty(K, dtype=S.dtype)                                      # scores, then ELU
+    e = np.empty(K, dtype=S.dtype)                                      # E
+    d = np.empty(K, dtype=S.dtype)                                      # D
+    de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
+    p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
+    for k in range(K):
+        r[k] = S[i, k] + by[k]
+    if alpha > 0:
+        # ELU: x if x > 0, else alpha (e^x - 1); its derivative 1 or alpha e^x.
+        for k in range(K):
+            e[k] = min(r[k], zero)
+        _exp_into(e, zero, de, p2, poly)
+        for k in range(K):
+            if r[k] > 0:
+                de[k] = one
+            else:
+                r[k] = alpha * (de[k] - one)
+                de[k] = alpha * de[k]
     ti = t[i]
-    # Softmax weights over the negatives: s_k = m_k E_k / Z, m_k = n_k - [k = t_i].
+    # The largest score among the negatives: items with a column (n_k > 0), the target only
+    # if it has another column. -inf in the dtype (the exp's operands stay float32).
+    top = -(one / zero)
+    for k in range(K):
+        if n[k] > 0 and r[k] > top and (k != ti or n[k] > 1):
+            top = r[k]
+    _exp_into(r, top, e, p2, poly)
+    _exp_into(r, r[ti], d, p2, poly)
+    # Columns that are no negative were left out of the max, so their exponential may be
+    # huge: their weight is 0 (input-only items, a target without another column).
+    for k in range(K):
+        if n[k] == 0:
+            e[k] = zero
+    if n[ti] == 1:
+        e[ti] = zero
     Z = zero
     for k in range(K):
-        Z += n[k] * E[i, k]
-    Z -= E[i, ti]
+        Z += n[k] * e[k]
+    Z -= e[ti]
     inv_Z = one / Z
     A = zero
     Q = zero
     T = zero
     for k in range(K):
-        s = n[k] * E[i, k] * inv_Z
-        sig = one / (one + D[i, k])                          # σ(r_it - r_ik)
-        A += s * sig
-        Q += s * R[i, k] * R[i, k]
-        T += s * sig * (one - sig)
+        sk = n[k] * e[k] * inv_Z
+        sig = one / (one + d[k])                                        # σ(r_t - r_k)
+        A += sk * sig
+        Q += sk * r[k] * r[k]
+        T += sk * sig * (one - sig)
     # The target's own column is no negative: take its terms out again (σ(0) = 1/2).
-    s_t = E[i, ti] * inv_Z
+    s_t = e[ti] * inv_Z
     A -= s_t * half
-    Q -= s_t * R[i, ti] * R[i, ti]
+    Q -= s_t * r[ti] * r[ti]
     T -= s_t * half * half
     inv = one / (A + eps)
     per_row[i] = -math.log(A + eps) + bpreg * Q
-    # g_k = s_k (A - σ_k²) / A + bpreg s_k (r_k² - Q + 2 r_k), constants hoisted.
     c1 = A * inv - bpreg * Q
     c2 = (one + one) * bpreg
     for k in range(K):
-        s = n[k] * E[i, k] * inv_Z
-        sig = one / (one + D[i, k])
-        r = R[i, k]
-        E[i, k] = s * (c1 - sig * sig * inv + bpreg * r * r + c2 * r) * scale
-    r = R[i, ti]
-    E[i, ti] -= (s_t * (c1 - half * half * inv + bpreg * r * r + c2 * r) + T * inv) * scale
-    if d_elu.size:
+        sk = n[k] * e[k] * inv_Z
+        sig = one / (one + d[k])
+        rk = r[k]
+        G[i, k] = sk * (c1 - sig * sig * inv + bpreg * rk * rk + c2 * rk) * scale
+    rk = r[ti]
+    G[i, ti] -= (s_t * (c1 - half * half * inv + bpreg * rk * rk + c2 * rk) + T * inv) * scale
+    if alpha > 0:
         for k in range(K):
-            E[i, k] *= d_elu[i, k]
+            G[i, k] *= de[k]
 
 
 @jit()
-def _bpr_max_serial(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
-    for i in range(R.shape[0]):
-        _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i)
+def _bpr_max_serial(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row):
+    for i in range(S.shape[0]):
+        _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i)
 
 
 @jit(parallel=True)
-def _bpr_max_parallel(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row):
-    for i in prange(R.shape[0]):
-        _bpr_max_row(R, E, D, t, n, bpreg, d_elu, scale, one, eps, per_row, i)
+def _bpr_max_parallel(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row):
+    for i in prange(S.shape[0]):
+        _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i)
 
 
 @jit(fastmath={"reassoc"})
