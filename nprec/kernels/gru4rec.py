@@ -13,8 +13,13 @@ once: with u the K unique items read and `cols` (M,) the position in u of every 
 a sum over unique items weighted by their column counts, and returns dS: the gradient of
 each item summed over its columns, which the two backward products (dS Wy[u], dSᵀ h) turn
 into coalesced row gradients. No (B, M) matrix, no gather of scores, no scatter of their
-gradients (docs/derivations/sampled_unique.md). It is whole-array NumPy: exp, tanh and
-friends run in SIMD loops, several times faster than scalar compiled code here.
+gradients (docs/derivations/sampled_unique.md). BPR-max, the loss of the official best
+settings, is one compiled pass per row: the row (a few thousand items) stays in the core's
+cache from the scores to the gradient, and its exponentials are a polynomial whose loops
+vectorise (a library exp per number would not: it is a call). At DIGINETICA's shapes
+(128 x 2,221) that took 1.3-2.0 ms against 2.7-3.9 ms for the whole-array NumPy version
+with its eight temporaries, and a training step 1 ms less (23.6 against 24.6 ms). The other
+losses are whole-array NumPy (exp, tanh in SIMD loops) with compiled row kernels.
 
 Its twin `sampled_loss_ref` builds the full (B, M) matrix and calls the nprec losses
 (`nprec.losses`) and the ELU layer, so the fast path is held to the library's definitions.
@@ -167,7 +172,7 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
         c_k   = Σ_{j : cols_j = k} exp(-log_q_j)     cross-entropy's corrected multiplicity
 
     and the gradient of item k is the sum of its columns' gradients, which is dS itself.
-    Vectorised NumPy over (B, K): the exponentials and sigmoids run in SIMD loops.
+    BPR-max in one compiled pass per row; the others in NumPy over (B, K) plus row kernels.
     """
     cols = np.asarray(cols, dtype=np.int64)
     _check_sampled(S, by, cols, log_q, loss)
