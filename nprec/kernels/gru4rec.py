@@ -13,13 +13,14 @@ once: with u the K unique items read and `cols` (M,) the position in u of every 
 a sum over unique items weighted by their column counts, and returns dS: the gradient of
 each item summed over its columns, which the two backward products (dS Wy[u], dSᵀ h) turn
 into coalesced row gradients. No (B, M) matrix, no gather of scores, no scatter of their
-gradients (docs/derivations/sampled_unique.md). BPR-max, the loss of the official best
-settings, is one compiled pass per row: the row (a few thousand items) stays in the core's
-cache from the scores to the gradient, and its exponentials are a polynomial whose loops
-vectorise (a library exp per number would not: it is a call). At DIGINETICA's shapes
-(128 x 2,221) that took 1.3-2.0 ms against 2.7-3.9 ms for the whole-array NumPy version
-with its eight temporaries, and a training step 1 ms less (23.6 against 24.6 ms). The other
-losses are whole-array NumPy (exp, tanh in SIMD loops) with compiled row kernels.
+gradients (docs/derivations/sampled_unique.md). BPR-max (the loss of the official best
+settings) and TOP1-max are one compiled pass per row: the row (a few thousand items) stays
+in the core's cache from the scores to the gradient, and its exponentials are a polynomial
+whose loops vectorise (a library exp per number would not: it is a call). At DIGINETICA's
+shapes (128 x 2,221) BPR-max took 1.3-2.0 ms against 2.7-3.9 ms for the whole-array NumPy
+version with its eight temporaries, and a training step 1 ms less (23.6 against 24.6 ms).
+Cross-entropy, TOP1 and BPR are whole-array NumPy (exp, tanh in SIMD loops) with compiled
+row kernels.
 
 Its twin `sampled_loss_ref` builds the full (B, M) matrix and calls the nprec losses
 (`nprec.losses`) and the ELU layer, so the fast path is held to the library's definitions.
@@ -172,7 +173,8 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
         c_k   = Σ_{j : cols_j = k} exp(-log_q_j)     cross-entropy's corrected multiplicity
 
     and the gradient of item k is the sum of its columns' gradients, which is dS itself.
-    BPR-max in one compiled pass per row; the others in NumPy over (B, K) plus row kernels.
+    BPR-max and TOP1-max in one compiled pass per row; the others in NumPy over (B, K) plus
+    row kernels.
     """
     cols = np.asarray(cols, dtype=np.int64)
     _check_sampled(S, by, cols, log_q, loss)
@@ -180,7 +182,7 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
     dtype = S.dtype.type
     t = cols[:B]                                                        # (B,) targets
     per_row = np.empty(B)                                               # (B,) loss of each row
-    if loss != "bpr-max":
+    if loss not in ("bpr-max", "top1-max"):
         R = S + by                                                      # (B, K)
     if loss == "cross-entropy":
         weights = None if log_q is None else np.exp(-np.asarray(log_q, dtype=np.float64))
@@ -191,19 +193,22 @@ def sampled_loss(S: np.ndarray, by: np.ndarray, cols: np.ndarray, loss: str, *,
         G = _xe_fused(R, t, log_c, target_q, float(scale), per_row)
         return float(per_row.sum()) * float(scale), G
     n = np.bincount(cols, minlength=K).astype(S.dtype)                  # (K,)
-    if loss == "bpr-max":
+    if loss in ("bpr-max", "top1-max"):
         G = np.empty_like(S)                                            # (B, K)
-        rows = _bpr_max_parallel if _rows_in_parallel(S) else _bpr_max_serial
-        rows(S, by.astype(S.dtype, copy=False), t, n, dtype(max(elu_param, 0.0)),
-             dtype(bpreg), dtype(scale), dtype(1.0), dtype(BPR_MAX_EPS),
-             S.dtype == np.float32, G, per_row)
+        parallel = _rows_in_parallel(S)
+        by, alpha, poly = by.astype(S.dtype, copy=False), dtype(max(elu_param, 0.0)), \
+            S.dtype == np.float32
+        if loss == "bpr-max":
+            (_bpr_max_parallel if parallel else _bpr_max_serial)(
+                S, by, t, n, alpha, dtype(bpreg), dtype(scale), dtype(1.0),
+                dtype(BPR_MAX_EPS), poly, G, per_row)
+        else:
+            (_top1_max_parallel if parallel else _top1_max_serial)(
+                S, by, t, n, alpha, dtype(scale), dtype(1.0), poly, G, per_row)
         return float(per_row.sum()) * float(scale), G
     d_elu = np.ones((0, 0), dtype=S.dtype)
     if elu_param > 0:
         R, d_elu = _elu(R, dtype(elu_param))                            # (B, K) each
-    if loss == "top1-max":
-        G = _top1_max_fused(R, t, n, float(scale), d_elu, per_row)
-        return float(per_row.sum()) * float(scale), G
     per_row, G = (_top1_unique if loss == "top1" else _bpr_unique)(R, t, n, cols.size)
     if elu_param > 0:
         G *= d_elu                                                      # (B, K) through ELU
@@ -228,39 +233,6 @@ def _xe_fused(R, t, log_c, target_q, scale, per_row):
     rows = _xe_parallel if _rows_in_parallel(O) else _xe_serial
     rows(O, t, p, R.dtype.type(scale), R.dtype.type(1.0), per_row)
     return O
-
-
-def _top1_max_fused(R, t, n, scale, d_elu, per_row):
-    """TOP1-max on unique items: the exponentials in NumPy, the rest fused.
-
-        E_ik = exp(r_ik - max_neg_i)   softmax numerators (0 where item k is no negative of
-                                       row i: m_ik = n_k - [k = t_i] = 0)
-        D_ik = exp(r_ik - r_it)        for σ(r_ik - r_it) = 1 - 1 / (1 + D_ik)
-        Q_ik = exp(-r_ik²)             for σ(r_ik²) = 1 / (1 + Q_ik)
-
-    Returns G (B, K), written over E.
-    """
-    B = R.shape[0]
-    rows = np.arange(B)                                                 # (B,)
-    parallel = _rows_in_parallel(R)
-    top = np.empty(B, dtype=R.dtype)                                    # (B,)
-    (_negative_max_parallel if parallel else _negative_max_serial)(R, t, n, top)
-    with np.errstate(over="ignore"):            # exp overflow = inf: σ = 0, weight zeroed
-        E = np.subtract(R, top[:, None])                                # (B, K)
-        np.exp(E, out=E)
-        D = np.subtract(R, R[rows, t][:, None])                         # (B, K)
-        np.exp(D, out=D)
-    # Entries that are no negative were left out of the max, so their exponential may have
-    # overflowed: set them to 0 (input-only items, targets without another column).
-    E[:, np.flatnonzero(n == 0)] = 0.0
-    single = n[t] == 1                                                  # (B,)
-    E[rows[single], t[single]] = 0.0
-    Q = np.multiply(R, R)                                               # (B, K)
-    np.negative(Q, out=Q)
-    np.exp(Q, out=Q)
-    kernel = _top1_max_parallel if parallel else _top1_max_serial
-    kernel(R, E, D, Q, t, n, d_elu, R.dtype.type(scale), R.dtype.type(1.0), per_row)
-    return E
 
 
 # Row kernels: `_<name>_row` handles row i; `_<name>_serial` and `_<name>_parallel` loop over
@@ -306,29 +278,6 @@ def _xe_parallel(E, t, p, scale, one, per_row):
         _xe_row(E, t, p, scale, one, per_row, i)
 
 
-@jit()
-def _negative_max_row(R, t, n, top, i):
-    # The largest score among the columns that are negatives of row i: items with a column
-    # (n_k > 0), the target only if it has another column.
-    best = -np.inf
-    for k in range(R.shape[1]):
-        if n[k] > 0 and R[i, k] > best and (k != t[i] or n[k] > 1):
-            best = R[i, k]
-    top[i] = best
-
-
-@jit()
-def _negative_max_serial(R, t, n, top):
-    for i in range(R.shape[0]):
-        _negative_max_row(R, t, n, top, i)
-
-
-@jit(parallel=True)
-def _negative_max_parallel(R, t, n, top):
-    for i in prange(R.shape[0]):
-        _negative_max_row(R, t, n, top, i)
-
-
 # Every float32 operand of the exp below must be float32: the rounding trick
 # (x + 1.5·2^23) - 1.5·2^23 rounds to an integer only in float32 arithmetic.
 _EXP_LO = np.float32(-87.0)      # e^-87 ≈ 1.6e-38, about the smallest normal float32
@@ -368,29 +317,19 @@ def _exp_into(x, shift, out, p2, poly):
         out[k] *= pow2[k]
 
 
-@jit(fastmath={"reassoc"})
-def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i):
-    """BPR-max (after ELU_alpha when alpha > 0) of row i, from its unique-item scores S[i]:
-    the row's loss into per_row[i], its gradient into G[i]. Every pass is over one row
-    (K numbers, in the core's cache):
+@jit()
+def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2):
+    """What BPR-max and TOP1-max share for row i, each a pass over the row (in cache):
 
-        r_k  = ELU(S_ik + by_k)
-        E_k  = exp(r_k - max_neg)       softmax numerators over the negatives (m_k > 0)
-        D_k  = exp(r_k - r_t)           σ(r_t - r_k) = 1 / (1 + D_k)
-        s_k  = m_k E_k / Σ_j m_j E_j,   m_k = n_k - [k = t]
-        A = Σ_k s_k σ_k,  Q = Σ_k s_k r_k²,  loss = -log(A + eps) + bpreg Q
-        g_k = s_k (A - σ_k²) / A + bpreg s_k (r_k² - Q + 2 r_k)   (then through the ELU)
+        r_k = ELU_alpha(S_ik + by_k)    (alpha = 0: no ELU; de = dELU/dx otherwise)
+        e_k = exp(r_k - max_neg)        softmax numerators over the negatives, 0 where item k
+                                        is no negative (m_k = n_k - [k = t] = 0)
+        d_k = exp(r_k - r_t)            for σ(r_t - r_k) = 1 / (1 + d_k)
 
-    with the target's own column (σ(0) = 1/2) taken out of the sums over columns.
+    Returns 1 / Z, Z = Σ_k m_k e_k.
     """
     K = S.shape[1]
     zero = one - one
-    half = one / (one + one)
-    r = np.empty(K, dtype=S.dtype)                                      # scores, then ELU
-    e = np.empty(K, dtype=S.dtype)                                      # E
-    d = np.empty(K, dtype=S.dtype)                                      # D
-    de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
-    p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
     for k in range(K):
         r[k] = S[i, k] + by[k]
     if alpha > 0:
@@ -420,11 +359,39 @@ def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i
             e[k] = zero
     if n[ti] == 1:
         e[ti] = zero
+    return one / _weighted_sum(e, n, ti, zero)
+
+
+@jit(fastmath={"reassoc"})
+def _weighted_sum(e, n, ti, zero):
+    """Σ_k n_k e_k - e_t (reordered freely: fastmath "reassoc" on this sum alone)."""
     Z = zero
-    for k in range(K):
+    for k in range(e.shape[0]):
         Z += n[k] * e[k]
-    Z -= e[ti]
-    inv_Z = one / Z
+    return Z - e[ti]
+
+
+@jit(fastmath={"reassoc"})
+def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i):
+    """BPR-max (after ELU_alpha when alpha > 0) of row i, from its unique-item scores S[i]:
+    the row's loss into per_row[i], its gradient into G[i] (`_max_loss_row_prefix` first):
+
+        s_k = m_k e_k / Z,  σ_k = σ(r_t - r_k)
+        A = Σ_k s_k σ_k,  Q = Σ_k s_k r_k²,  loss = -log(A + eps) + bpreg Q
+        g_k = s_k (A - σ_k²) / A + bpreg s_k (r_k² - Q + 2 r_k)   (then through the ELU)
+
+    with the target's own column (σ(0) = 1/2) taken out of the sums over columns.
+    """
+    K = S.shape[1]
+    zero = one - one
+    half = one / (one + one)
+    r = np.empty(K, dtype=S.dtype)                                      # scores, ELU'd
+    e = np.empty(K, dtype=S.dtype)                                      # numerators
+    d = np.empty(K, dtype=S.dtype)                                      # exp(r - r_t)
+    de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
+    p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
+    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2)
+    ti = t[i]
     A = zero
     Q = zero
     T = zero
@@ -468,55 +435,67 @@ def _bpr_max_parallel(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_r
 
 
 @jit(fastmath={"reassoc"})
-def _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i):
-    # E[i] (softmax numerators) in, the row's gradient out.
-    K = R.shape[1]
+def _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i):
+    """TOP1-max (after ELU_alpha when alpha > 0) of row i (`_max_loss_row_prefix` first):
+
+        s_k = m_k e_k / Z,  σd_k = σ(r_k - r_t),  σq_k = σ(r_k²) = 1 / (1 + exp(-r_k²))
+        loss = F = Σ_k s_k (σd_k + σq_k)
+        g_k = s_k (σd_k + σq_k - F + σd_k (1 - σd_k) + 2 r_k σq_k (1 - σq_k))
+
+    with the target's own column (σd = 1/2) taken out of the sums over columns.
+    """
+    K = S.shape[1]
     zero = one - one
     half = one / (one + one)
+    two = one + one
+    r = np.empty(K, dtype=S.dtype)                                      # scores, ELU'd
+    e = np.empty(K, dtype=S.dtype)                                      # numerators
+    d = np.empty(K, dtype=S.dtype)                                      # exp(r - r_t)
+    q = np.empty(K, dtype=S.dtype)                                      # exp(-r²)
+    de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
+    p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
+    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2)
     ti = t[i]
-    Z = zero
     for k in range(K):
-        Z += n[k] * E[i, k]
-    Z -= E[i, ti]
-    inv_Z = one / Z
+        G[i, k] = -(r[k] * r[k])                                        # scratch: -r²
+    _exp_into(G[i], zero, q, p2, poly)                                  # exp(-r²)
     F = zero
     T = zero
     for k in range(K):
-        s = n[k] * E[i, k] * inv_Z
-        sd = one - one / (one + D[i, k])                     # σ(r_ik - r_it)
-        sq = one / (one + Q2[i, k])                          # σ(r_ik²)
-        F += s * (sd + sq)
-        T += s * sd * (one - sd)
-    s_t = E[i, ti] * inv_Z                                   # the target's own column out
-    sq_t = one / (one + Q2[i, ti])
+        sk = n[k] * e[k] * inv_Z
+        sd = one - one / (one + d[k])                                   # σ(r_k - r_t)
+        sq = one / (one + q[k])                                         # σ(r_k²)
+        F += sk * (sd + sq)
+        T += sk * sd * (one - sd)
+    s_t = e[ti] * inv_Z                                                 # the target out
+    sq_t = one / (one + q[ti])
     F -= s_t * (half + sq_t)
     T -= s_t * half * half
     per_row[i] = F
-    two = one + one
     for k in range(K):
-        s = n[k] * E[i, k] * inv_Z
-        sd = one - one / (one + D[i, k])
-        sq = one / (one + Q2[i, k])
-        r = R[i, k]
-        E[i, k] = s * (sd + sq - F + sd * (one - sd) + two * r * sq * (one - sq)) * scale
-    r = R[i, ti]
-    E[i, ti] -= (s_t * (half + sq_t - F + half * half + two * r * sq_t * (one - sq_t))
+        sk = n[k] * e[k] * inv_Z
+        sd = one - one / (one + d[k])
+        sq = one / (one + q[k])
+        rk = r[k]
+        G[i, k] = sk * (sd + sq - F + sd * (one - sd) + two * rk * sq * (one - sq)) * scale
+    rk = r[ti]
+    G[i, ti] -= (s_t * (half + sq_t - F + half * half + two * rk * sq_t * (one - sq_t))
                  + T) * scale
-    if d_elu.size:
+    if alpha > 0:
         for k in range(K):
-            E[i, k] *= d_elu[i, k]
+            G[i, k] *= de[k]
 
 
 @jit()
-def _top1_max_serial(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
-    for i in range(R.shape[0]):
-        _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i)
+def _top1_max_serial(S, by, t, n, alpha, scale, one, poly, G, per_row):
+    for i in range(S.shape[0]):
+        _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i)
 
 
 @jit(parallel=True)
-def _top1_max_parallel(R, E, D, Q2, t, n, d_elu, scale, one, per_row):
-    for i in prange(R.shape[0]):
-        _top1_max_row(R, E, D, Q2, t, n, d_elu, scale, one, per_row, i)
+def _top1_max_parallel(S, by, t, n, alpha, scale, one, poly, G, per_row):
+    for i in prange(S.shape[0]):
+        _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i)
 
 
 def _sigmoid(x):

@@ -119,6 +119,22 @@ def test_bpr_max_float32_polynomial_exp_matches_float64_at_a_real_size(elu):
     np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-6 * np.abs(g64).max())
 
 
+@pytest.mark.parametrize("loss", ["bpr-max", "top1-max"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_target_far_above_its_negatives_stays_out_of_their_softmax(loss, dtype):
+    # Row 0's target (item 0, one column only) scores 60 above the negatives: its
+    # exponential (e^60) must not enter the sums over negatives, where taking it out again
+    # would cancel everything else.
+    S = np.array([[60.0, 0.3, -0.2, 0.1], [0.5, 0.0, 0.4, -0.3]], dtype=dtype)
+    by = np.zeros(4, dtype=dtype)
+    cols = np.array([0, 1, 2, 3, 1, 2])
+    total, dS = sampled_loss(S, by, cols, loss, bpreg=0.5)
+    ref_total, ref_dS = sampled_loss_ref(S.astype(np.float64), by.astype(np.float64), cols,
+                                         loss, bpreg=0.5)
+    assert total == pytest.approx(ref_total, rel=1e-5)
+    np.testing.assert_allclose(dS, ref_dS, rtol=1e-4, atol=1e-6)
+
+
 def test_sampled_loss_rejects_impossible_layouts():
     S = np.zeros((3, 4))
     with pytest.raises(ValueError, match="columns"):
