@@ -345,8 +345,8 @@ def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2):
                 de[k] = alpha * de[k]
     ti = t[i]
     # The largest score among the negatives: items with a column (n_k > 0), the target only
-    # if it has another column. -inf in the dtype (the exp's operands stay float32).
-    top = -(one / zero)
+    # if it has another column. -inf in the rows' dtype (the exp's operands stay float32).
+    top = r.dtype.type(-np.inf)
     for k in range(K):
         if n[k] > 0 and r[k] > top and (k != ti or n[k] > 1):
             top = r[k]

@@ -106,7 +106,8 @@ def test_sampled_loss_is_finite_at_extreme_scores(loss, elu):
 def test_bpr_max_float32_polynomial_exp_matches_float64_at_a_real_size(elu):
     # float32 rows take a polynomial exp (vectorised), float64 rows the library's; at
     # DIGINETICA's shape (128 rows, 2,048 sampled columns over ~2,200 items) they agree to
-    # float32 precision.
+    # float32 precision: the row sums run over 2,221 float32 terms (in order when Numba's
+    # JIT is off, hence 1e-5 and not 1e-6 on the loss).
     rng = np.random.default_rng(5)
     B, K = 128, 2221
     S = 3.0 * rng.standard_normal((B, K))
@@ -115,7 +116,7 @@ def test_bpr_max_float32_polynomial_exp_matches_float64_at_a_real_size(elu):
     kw = dict(bpreg=0.9, elu_param=elu, scale=1.0 / B)
     t32, g32 = sampled_loss(S.astype(np.float32), by.astype(np.float32), cols, "bpr-max", **kw)
     t64, g64 = sampled_loss(S, by, cols, "bpr-max", **kw)
-    assert t32 == pytest.approx(t64, rel=1e-6)
+    assert t32 == pytest.approx(t64, rel=1e-5)
     np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-6 * np.abs(g64).max())
 
 
