@@ -46,6 +46,7 @@ from nprec.kernels.softmax_rows import (
     _P4,
     _P5,
     _ROUND,
+    _T_MIN,
 )
 from nprec.layers.activations import elu_backward, elu_forward
 from nprec.losses import (
@@ -279,8 +280,11 @@ def _xe_parallel(E, t, p, scale, one, per_row):
 
 
 # Every float32 operand of the exp below must be float32: the rounding trick
-# (x + 1.5·2^23) - 1.5·2^23 rounds to an integer only in float32 arithmetic.
-_EXP_LO = np.float32(-87.0)      # e^-87 ≈ 1.6e-38, about the smallest normal float32
+# (x + 1.5·2^23) - 1.5·2^23 rounds to an integer only in float32 arithmetic. The exp is
+# softmax_rows' (its constants; its arguments there are <= 0, here also clamped above), with
+# the exponent bits from a float product, not an int32 shift, which Numba widens to int64.
+# (The polynomial is written out again rather than shared: as a shared helper it compiled to
+# different last bits here, and BPR-max's trained figures were measured with this code.)
 _EXP_HI = np.float32(88.0)       # e^88 ≈ 1.7e38, below float32's largest number
 _EXP_BIAS = np.float32(127.0)
 _EXP_TWO23 = np.float32(8388608.0)
@@ -305,7 +309,7 @@ def _exp_into(x, shift, out, p2, poly):
         return
     for k in range(n):
         a = x[k] - shift
-        a = _EXP_LO if a < _EXP_LO else a                               # NaN stays NaN
+        a = _T_MIN if a < _T_MIN else a                                 # NaN stays NaN
         a = _EXP_HI if a > _EXP_HI else a
         t = (a * _LOG2E + _ROUND) - _ROUND                              # nearest integer
         r = a - t * _LN2_HI - t * _LN2_LO                               # |r| <= ln2 / 2
