@@ -158,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split("\n"))
         print(f"nprec: error: {message}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        # Settings too large for this machine (e.g. layers=100000) are the user's to change.
+        detail = " ".join(str(exc).split()) or "an array did not fit"
+        print(f"nprec: error: out of memory ({detail}); try smaller settings",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("nprec: interrupted", file=sys.stderr)
         return 130

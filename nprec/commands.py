@@ -76,6 +76,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _finish_training(
             lambda: resume_run(run_dir, epochs=args.epochs, progress=progress, log=log),
             run_dir, created=False)
+    if not args.model and args.config:
+        from nprec.config import read_toml
+
+        named = read_toml(args.config).get("model_name")        # the file may name it
+        if named is not None and not isinstance(named, str):
+            raise ConfigError(f"{args.config}: model_name must be a string, got {named!r}")
+        args.model = named
     if not args.model:
         raise ConfigError("train: name a MODEL (`nprec train --models` lists them)")
     if args.options:
@@ -105,7 +112,7 @@ def _finish_training(run, run_dir: Path, created: bool) -> int:
         print(f"nprec: interrupted; {where}; continue with: nprec train --resume {run_dir}",
               file=sys.stderr)
         return 130
-    except NprecError:
+    except (NprecError, MemoryError):
         _clean_failed_run(run_dir, created)
         raise
     print(f"run: {run_dir}")

@@ -222,7 +222,11 @@ def convert(value: Any, tp: Any, key: str) -> Any:
         (elem,) = typing.get_args(inner)
         if isinstance(value, str):
             body = value.strip().strip("[]")
-            parts = [p for p in body.replace("/", ",").split(",") if p.strip()]
+            if not body.strip():
+                return []
+            parts = body.replace("/", ",").split(",")               # 100/100 as the official
+            if any(not p.strip() for p in parts):
+                raise ConfigError(f"{key}: empty element in the list {value.strip()!r}")
             return [_parse_scalar(p, elem, key) for p in parts]
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]
@@ -241,6 +245,8 @@ def convert(value: Any, tp: Any, key: str) -> Any:
         return value
     if inner is str and isinstance(value, str):
         return value
+    if inner is str and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)                 # TOML `embedding = 0`, as the official files write
     raise ConfigError(f"{key}: expected {getattr(inner, '__name__', inner)}, got {value!r}")
 
 
@@ -315,7 +321,15 @@ def parse_assignments(pairs: list[str], origin: str = "--set",
                       separator: str | None = None) -> dict[str, str]:
     """`['a=1', 'b.c=x']` (or one string 'a=1,b=2' with `separator=','`) -> {key: text}."""
     if separator is not None:
-        pairs = [p for chunk in pairs for p in chunk.split(separator) if p.strip()]
+        split = []
+        for chunk in pairs:
+            parts = chunk.split(separator)
+            if parts and not parts[-1].strip():
+                parts.pop()                                     # one trailing separator is fine
+            if not parts or any(not p.strip() for p in parts):
+                raise ConfigError(f"{origin}: empty key=value pair in {chunk!r}")
+            split.extend(parts)
+        pairs = split
     out: dict[str, str] = {}
     for pair in pairs:
         if "=" not in pair:

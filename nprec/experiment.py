@@ -79,7 +79,7 @@ def resolve_settings(model_name: str, *, config_file: str | None = None,
             raise ConfigError(f"{config_file}: the file configures model {named!r}, "
                               f"not {model_name!r}")
         settings = apply(settings, flat, config_file, aliases)
-    if params:
+    if params is not None:
         settings = apply(settings, parse_assignments([params], "--params", separator=","),
                          "--params", aliases)
     if sets:

@@ -73,9 +73,15 @@ from nprec.models.gru4rec_input import (
 from nprec.samplers.session_parallel import SessionParallelBatches
 
 KIND = "sessions"
-DEFAULTS: dict[str, Any] = {"train.epochs": 10, "eval.protocol": "next-item",
-                            "eval.k": [1, 5, 10, 20], "eval.metric": "mrr@20"}
-ALIASES: dict[str, str] = {"n_epochs": "train.epochs"}
+# The official protocol: train on the whole training file for n_epochs, test the final model
+# (no validation split unless one is asked for with data.valid).
+DEFAULTS: dict[str, Any] = {"train.epochs": 10, "data.valid": "none",
+                            "eval.protocol": "next-item", "eval.k": [1, 5, 10, 20],
+                            "eval.metric": "mrr@20"}
+# n_epochs is one of the official model parameters, so `model.n_epochs` is accepted too.
+ALIASES: dict[str, str] = {"n_epochs": "train.epochs", "model.n_epochs": "train.epochs"}
+MAX_SAMPLE_STORE = 10_000_000
+"""Largest store of pre-drawn negatives (the official `sample_cache_max_size` default)."""
 
 
 @dataclass
@@ -118,7 +124,8 @@ class Config:
         self.embedding = str(self.embedding)
         check(self.loss in LOSSES, "model.loss",
               f"must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        check(self.embedding == "layersize" or self.embedding.isdigit(), "model.embedding",
+        check(self.embedding == "layersize"
+              or (self.embedding.isascii() and self.embedding.isdigit()), "model.embedding",
               f"must be a width >= 0 or 'layersize', got {self.embedding!r}")
         check(not (self.constrained_embedding and self.embedding_size(self.layers)),
               "model.embedding", "a separate embedding needs constrained_embedding=False")
@@ -130,7 +137,8 @@ class Config:
             check(0.0 <= getattr(self, name) < 1.0, f"model.{name}", "must be in [0, 1)")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")
         check(0.0 <= self.momentum < 1.0, "model.momentum", "must be in [0, 1)")
-        check(self.n_sample >= 0, "model.n_sample", "must be >= 0")
+        check(0 <= self.n_sample <= MAX_SAMPLE_STORE, "model.n_sample",
+              f"must be in [0, {MAX_SAMPLE_STORE:,}] (the store of pre-drawn negatives)")
         for name in ("sample_alpha", "bpreg", "elu_param", "logq"):
             check(getattr(self, name) >= 0, f"model.{name}", "must be >= 0")
         check(0.0 <= self.session_state_decay <= 1.0, "model.session_state_decay",

@@ -161,6 +161,12 @@ def test_unknown_option_from_the_shell_is_one_line_and_status_2(tmp_path):
     (["train", "mf", "--epochs", "x"], "invalid int value"),
     (["train"], "name a MODEL"),
     (["train", "--resume", "/nonexistent/run"], "no such run directory"),
+    (["train", "gru4rec", "--params", "layers=16//8"], "model.layers: empty element"),
+    (["train", "gru4rec", "--params", "layers=16/"], "model.layers: empty element"),
+    (["train", "gru4rec", "--params", "loss=bpr-max,,layers=16"], "empty key=value pair"),
+    (["train", "gru4rec", "--params", ""], "--params: empty key=value pair"),
+    (["train", "gru4rec", "--params", "embedding=²"], "model.embedding: must be a width"),
+    (["train", "gru4rec", "--set", "n_sample=20000000"], "model.n_sample: must be in"),
 ])
 def test_bad_train_options_are_one_line_errors(tmp_path, capsys, argv, message):
     assert main(argv + ["--out", str(tmp_path / "o")] if argv[-1] != "/nonexistent/run"
@@ -215,3 +221,38 @@ def test_session_models_train_on_a_small_synthetic_item_set(tmp_path):
     assert main(["train", "gru4rec", "--out", str(out), "--epochs", "1", "--quiet",
                  "--set", "synthetic_items=40", "--set", "synthetic_users=60"]) == 0
     assert json.loads((out / "results.json").read_text())["status"] == "completed"
+
+
+def test_official_parameter_forms_mean_the_official_protocol(tmp_path):
+    # A pasted official string trains on the whole training file for n_epochs, as the
+    # official code does; TOML takes `embedding = 0` and `n_epochs` under [model], as the
+    # official parameter files write them, and names the model itself.
+    config = tmp_path / "g.toml"
+    config.write_text('model_name = "gru4rec"\n[model]\nembedding = 0\nlayers = [8]\n'
+                      'n_sample = 16\nbatch_size = 8\nn_epochs = 2\n')
+    small = ["--quiet", "--set", "data.synthetic_users=60", "--set", "data.synthetic_items=40"]
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "a"), *small]) == 0
+    assert main(["train", "gru4rec", "--params", "layers=8,n_sample=16,batch_size=8,"
+                 "n_epochs=2,", "--out", str(tmp_path / "b"), *small]) == 0
+    for run in ("a", "b"):
+        results = json.loads((tmp_path / run / "results.json").read_text())
+        split = results["data"]["split"]
+        assert results["settings"]["data"]["valid"] == "none" and results["valid"] is None
+        assert results["data"]["statistics"]["fit"]["sessions"] == split["train_sessions"]
+        assert [h["epoch"] for h in results["history"]] == [1, 2]
+        assert results["settings"]["model"]["embedding"] == "0"
+
+
+def test_settings_too_large_for_memory_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    from nprec.models import gru4rec
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 224. GiB for an array with shape (100000, 300000)")
+
+    monkeypatch.setattr(gru4rec.Model, "__init__", no_memory)
+    out = tmp_path / "o"
+    assert main(["train", "gru4rec", "--params", "layers=100000", "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nprec: error: out of memory (Unable to allocate 224. GiB")
+    assert err.count("\n") == 1 and not out.exists()

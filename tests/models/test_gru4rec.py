@@ -242,7 +242,8 @@ def test_items_without_training_support_are_not_candidates():
 @pytest.mark.parametrize("bad", [dict(loss="xe"), dict(layers=[]), dict(dropout_p_hidden=1.0),
                                  dict(embedding="ten"), dict(embedding="16"),
                                  dict(n_sample=0, batch_size=1), dict(momentum=1.0),
-                                 dict(session_state_decay=1.5), dict(optimizer="rmsprop")])
+                                 dict(session_state_decay=1.5), dict(optimizer="rmsprop"),
+                                 dict(embedding="²"), dict(n_sample=10_000_001)])
 def test_bad_settings_name_the_option(bad):
     with pytest.raises(ConfigError, match="model\\."):
         Config(**bad)
@@ -254,7 +255,8 @@ def test_official_defaults_and_aliases():
             cfg.learning_rate, cfg.elu_param, cfg.bpreg, cfg.logq) == (
         "cross-entropy", [100], 64, 2048, 0.5, 0.05, 0.5, 1.0, 0.0)
     assert cfg.constrained_embedding and cfg.embedding == "0"
-    assert gru4rec.ALIASES == {"n_epochs": "train.epochs"} and gru4rec.KIND == "sessions"
+    assert gru4rec.ALIASES == {"n_epochs": "train.epochs", "model.n_epochs": "train.epochs"}
+    assert gru4rec.KIND == "sessions" and gru4rec.DEFAULTS["data.valid"] == "none"
     assert Config(constrained_embedding=False, embedding="layersize",
                   layers=[32]).embedding_size([32]) == 32
 
