@@ -11,11 +11,15 @@ session first appears). Times are seconds since 1970 in UTC.
   the GRU4Rec comparison preprocessing (hidasib/gru4rec_third_party_comparison), an event's
   time is the session's earliest eventdate (UTC midnight) plus timeframe (milliseconds);
   SR-GNN's preprocess.py likewise orders a session's clicks by timeframe (stable sort).
-- SR-GNN files hold no times: line order is time order and is kept. `srgnn`: one session
-  per line. `srgnn-test`: `prefix<TAB>label` samples, a session of n items giving n-1
-  consecutive lines with prefixes of length n-1, n-2, ..., 1; the whole session (the
-  longest line's prefix + label) is rebuilt and every line is checked to be one of its
-  prefixes, so a file of isolated samples is a DataError rather than silently wrong data.
+- SR-GNN files hold no times: line order is time order and is kept. Item ids are unsigned
+  decimal integers (SR-GNN's preprocessing numbers items from 1) separated by spaces; any
+  other token (`x`, `2.5`, `-2`, more than 18 digits) is a DataError naming its line, so a
+  ratings file read with the wrong format is refused rather than read as sessions of
+  strings (`007` is read as 7, as int() reads it). `srgnn`: one session per line, no tabs.
+  `srgnn-test`: `prefix<TAB>label` samples, a session of n items giving n-1 consecutive
+  lines with prefixes of length n-1, n-2, ..., 1; the whole session (the longest line's
+  prefix + label) is rebuilt and every line is checked to be one of its prefixes, so a file
+  of isolated samples is a DataError rather than silently wrong data.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from nprec.data.containers import IdMap, Sessions
-from nprec.data.fields import blocks, count_per_line, split_tokens
+from nprec.data.fields import Column, blocks, count_per_line, split_tokens
 from nprec.data.files import PathLike, Text, load_text
 from nprec.data.formats import FORMATS, Layout, check_format, layout_for
-from nprec.data.numbers import merge_ids, parse_ids
+from nprec.data.numbers import integer_values
 from nprec.data.readers import read_table
 from nprec.data.vocab import as_raw_ids, encode
 from nprec.errors import DataError
@@ -160,6 +164,8 @@ def _ragged(text: Text, test: bool):
     """Tokens of every non-blank line: (ids, tokens per line, line numbers, token lines)."""
     parts, counts, lines, token_lines = [], [], [], []
     for buf, line in blocks(text.data, 0, 1):
+        if not test:
+            _reject_tabs(buf, line, text.name)
         tokens = split_tokens(buf, line, b" \t", text.name, "item id")
         nonblank = tokens.counts > 0
         if test:
@@ -170,14 +176,51 @@ def _ragged(text: Text, test: bool):
             if bad.size:
                 raise DataError(f"{text.name}:{tokens.lines[bad[0]]}: expected "
                                 f"'prefix<TAB>label' (space-separated prefix ids, one label)")
-        parts.append(parse_ids(tokens.column, integers=False))
+        parts.append(_item_ids(tokens.column))
         counts.append(tokens.counts[nonblank])
         lines.append(tokens.lines[nonblank])
         token_lines.append(tokens.column.lines)
     counts = np.concatenate(counts)
     if counts.size == 0:
         raise DataError(f"{text.name}: no data lines")
-    return merge_ids(parts), counts, np.concatenate(lines), np.concatenate(token_lines)
+    return (np.concatenate(parts), counts, np.concatenate(lines),
+            np.concatenate(token_lines))
+
+
+def _reject_tabs(buf: np.ndarray, first_line: int, name: str) -> None:
+    """An `srgnn` line is space-separated ids only: a tab means another kind of file."""
+    tabs = np.flatnonzero(buf == 0x09)
+    if tabs.size:
+        line = first_line + int(np.count_nonzero(buf[:tabs[0]] == 0x0A))
+        raise DataError(f"{name}:{line}: a tab in an SR-GNN session line (one session per "
+                        f"line, item ids separated by spaces; 'prefix<TAB>label' test "
+                        f"samples are format srgnn-test, tab-separated ratings another "
+                        f"format)")
+
+
+def _item_ids(col: Column) -> np.ndarray:
+    """(T,) int64 SR-GNN item ids: digits only, at most 18 of them (they fit int64).
+
+    Checked here rather than read as strings like other formats' ids: an SR-GNN file holds
+    integers only, and a token that is not one means the file is something else.
+    """
+    values, ok, _ = integer_values(col)
+    first = col.buf[col.starts]                                         # tokens are nonempty
+    bad = ~ok | (first == 0x2D) | (first == 0x2B)                       # not digits, or signed
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise col.fail(row, _id_problem(col.buf[col.starts[row]:col.ends[row]].tobytes()))
+    return values
+
+
+def _id_problem(token: bytes) -> str:
+    """Why a token is not an SR-GNN item id (only called for the one token reported)."""
+    digits = token[1:] if token[:1] in (b"-", b"+") else token
+    if not digits.isdigit():                              # bytes.isdigit: ASCII digits only
+        return "is not an integer"
+    if len(digits) < len(token):
+        return "has a sign (SR-GNN item ids are unsigned integers)"
+    return "has more than 18 digits"
 
 
 def _rebuild_test_sessions(text: Text, ids, counts, lines, token_lines):

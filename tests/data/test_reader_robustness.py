@@ -1,0 +1,60 @@
+"""Files that are not what they claim to be: one DataError line naming the file, never a
+traceback and never data read silently wrong.
+
+SR-GNN files with tokens that are not item ids, zip archives nprec cannot read, timestamps
+that cannot be dates, and error messages that must make sense on the command line too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nprec.data import read_sessions
+from nprec.errors import DataError
+
+
+def fails(reader, path, pattern: str, **kwargs) -> str:
+    """Read and expect a one-line DataError that starts with the file name."""
+    with pytest.raises(DataError) as err:
+        reader(path, **kwargs)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(str(path)), message
+    assert pattern in message, message
+    return message
+
+
+# -- SR-GNN session files ---------------------------------------------------------------------
+@pytest.mark.parametrize("token, problem", [
+    ("x", "is not an integer"),
+    ("2.5", "is not an integer"),
+    ("1e3", "is not an integer"),
+    ("-", "is not an integer"),
+    ("-2", "has a sign"),
+    ("+2", "has a sign"),
+    ("99999999999999999999", "has more than 18 digits"),
+])
+def test_srgnn_tokens_that_are_not_item_ids(tmp_path, token, problem):
+    path = tmp_path / "train_sessions.txt"
+    path.write_text(f"1 2 3\n1 2 {token} 4\n5 6\n")        # first line valid: detected srgnn
+    fails(read_sessions, path, f":2: item id {token!r} {problem}")
+    test = tmp_path / "test.tsv"
+    test.write_text(f"1 {token}\t4\n1\t{token}\n")
+    fails(read_sessions, test, f":1: item id {token!r} {problem}", format="srgnn-test")
+
+
+def test_srgnn_lines_with_tabs_are_another_format(tmp_path):
+    path = tmp_path / "sessions.txt"
+    path.write_text("1 2 3\n7\t8 9\n")
+    fails(read_sessions, path, ":2: a tab in an SR-GNN session line")
+    ratings = tmp_path / "u.data"                              # MovieLens ratings
+    ratings.write_text("196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    fails(read_sessions, ratings, ":1: a tab in an SR-GNN session line", format="srgnn")
+
+
+def test_srgnn_ids_are_integers_however_written(tmp_path):
+    path = tmp_path / "sessions.txt"
+    path.write_text("1 2 3\n\n 007  0 \n")
+    s, info = read_sessions(path)
+    assert info["format"] == "srgnn" and s.item_ids.dtype.kind == "i"
+    assert s.item_ids[s.items].tolist() == [1, 2, 3, 7, 0]
