@@ -29,10 +29,34 @@ from nprec.errors import ConfigError, NprecError
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one-line `ConfigError`s, not usage dumps."""
+    """An ArgumentParser whose errors are one-line `ConfigError`s, not usage dumps, and that
+    takes option names only in full (`--model` is not read as `--models`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise ConfigError(f"{self.prog.removeprefix('nprec ')}: {message}".strip())
+        command = self.prog.removeprefix("nprec").strip()          # '' for `nprec` itself
+        raise ConfigError(f"{command}: {message}" if command else message)
+
+
+def _whole_number(largest: int):
+    """An argparse type: ASCII digits only (not '1_0', ' 1' or other scripts' digits), at
+    most `largest`."""
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.lstrip("-").isdigit()):
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+        value = int(text)
+        if abs(value) > largest:
+            raise argparse.ArgumentTypeError(f"{text} is too large (at most {largest})")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+_COUNT = _whole_number(2**31 - 1)           # epochs, factors, k
+_SEED = _whole_number(2**63 - 1)
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,8 +74,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", metavar="NAME",
                    help="evaluation protocol: loo-full, ncf-loo99, next-item, "
                         "strong-generalization, rating-holdout")
-    p.add_argument("--epochs", type=int, metavar="N", help="number of epochs")
-    p.add_argument("--seed", type=int, metavar="S", help="seed of every random draw")
+    p.add_argument("--epochs", type=_COUNT, metavar="N", help="number of epochs")
+    p.add_argument("--seed", type=_SEED, metavar="S", help="seed of every random draw")
     p.add_argument("-k", metavar="K", help="ranking cutoff(s), e.g. 10 or 1,5,10,20")
     p.add_argument("--config", metavar="FILE.toml", help="settings file (see configs/)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -59,7 +83,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", metavar="STRING",
                    help="settings as one comma-separated string, as the official GRU4Rec "
                         "code takes them: 'loss=bpr-max,layers=100,...' (lists use /)")
-    p.add_argument("--factors", type=int, metavar="N", help="embedding size (MF, NCF)")
+    p.add_argument("--factors", type=_COUNT, metavar="N", help="embedding size (MF, NCF)")
     p.add_argument("--layers", metavar="LIST", help="layer sizes, e.g. 64,32,16,8")
     p.add_argument("--pretrain", action="store_true",
                    help="NeuMF: pre-train GMF and MLP first (the paper's recipe)")
@@ -101,14 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a session's items in click order (session models)")
     who.add_argument("--items", metavar="ID,ID,...",
                      help="a brand-new user's items (fold-in models, no retraining)")
-    p.add_argument("-k", type=int, default=10, metavar="K", help="number of items (default 10)")
+    p.add_argument("-k", type=_COUNT, default=10, metavar="K", help="number of items (default 10)")
 
     p = sub.add_parser("similar", help="the items nearest to an item",
                        description="Items most similar to ITEM by cosine similarity in the "
                                    "model's item representation.")
     p.add_argument("run", metavar="RUN", help="run directory or checkpoint file")
     p.add_argument("--item", required=True, metavar="ID", help="raw item id")
-    p.add_argument("-k", type=int, default=10, metavar="K", help="number of items (default 10)")
+    p.add_argument("-k", type=_COUNT, default=10, metavar="K", help="number of items (default 10)")
 
     p = sub.add_parser("data", help="inspect or download data sets")
     data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
@@ -131,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_empty_values(args: argparse.Namespace) -> None:
+    """`--data ""` (what `--data "$DATA"` gives with DATA unset) is a mistake, not a default."""
+    for name, value in vars(args).items():
+        if value == "" or (isinstance(value, list) and "" in value):
+            flag = {"k": "-k", "run": "RUN", "path": "PATH", "name": "NAME",
+                    "runs": "RUN"}.get(name, "--" + name)
+            raise ConfigError(f"{flag}: empty value")
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM (`kill`, a batch scheduler's stop) ends a run as Ctrl-C does."""
     raise KeyboardInterrupt
@@ -149,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        _refuse_empty_values(args)
         from nprec import commands
         from nprec.memory import keep_freed_memory
 
@@ -169,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # The machine's, not the code's: an unwritable directory, a full disk, a path that
+        # is a directory. Name what failed, in one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nprec: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

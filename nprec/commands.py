@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from nprec.config import option_help
 from nprec.data import describe, detect_format, format_description
 from nprec.data.containers import IdMap
-from nprec.errors import ConfigError, NprecError
+from nprec.errors import ConfigError, NprecError, UnknownIdError
 from nprec.models import MODELS, model_module
 from nprec.report import compare_runs, format_table, plot_run
 from nprec.runs import existing_run_dir, new_run_dir
@@ -164,6 +164,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                               f"than the run's {trained_with}; its model was trained on the "
                               f"training part of that split")
     data = load_run_data(settings, model_module(settings.model_name).KIND)
+    _check_trained_on(Path(args.run), data.record.get("files", []))
     report = evaluate(model, data, "test", settings)
     by_ties = report.get("by_ties") or {report["ties"]: report["metrics"]}
     names = list(report["metrics"])
@@ -175,11 +176,39 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_trained_on(run: Path, files: list[dict[str, Any]]) -> None:
+    """The data read now must be the data the run was trained on (same SHA-256): a relative
+    path read from another directory, or a file edited since, would be scored silently."""
+    import json
+
+    from nprec.run_data import check_same_files
+
+    try:
+        trained = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return                                      # a bare checkpoint: nothing to compare
+    record = trained.get("data") if isinstance(trained, dict) else None
+    if isinstance(record, dict) and isinstance(record.get("files"), list):
+        check_same_files([f for f in record["files"] if isinstance(f, dict)], files)
+
+
 def _ids(text: str, option: str) -> list[str]:
     ids = [t.strip() for t in text.split(",") if t.strip()]
     if not ids:
         raise ConfigError(f"{option}: give at least one id")
     return ids
+
+
+def _index(ids: IdMap, text: str) -> int:
+    """Dense index of an id typed on the command line. Integer ids must be written as the
+    data files write them: Python's int() would also read '1_0', '+1' or '١٠' as a number."""
+    if ids.raw.dtype.kind in "iu" and not (text.isascii() and text.lstrip("-").isdigit()):
+        raise UnknownIdError(f"unknown {ids.what} id {text!r}")
+    return ids.index(text)
+
+
+def _indices(ids: IdMap, texts: list[str]) -> np.ndarray:
+    return np.array([_index(ids, t) for t in texts], dtype=np.int64)
 
 
 def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -212,7 +241,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.user is not None:
         if kind == "sessions":
             raise ConfigError(f"--user: {name} is a session model; give --session ID,ID,...")
-        u = IdMap(ckpt.arrays["user_ids"], "user").index(args.user)
+        u = _index(IdMap(ckpt.arrays["user_ids"], "user"), args.user)
         if hasattr(model, "score_all"):
             scores = model.score_all(np.array([u]))[0]                  # (V,)
         else:                     # a rating model (AutoRec, biased MF): the predicted ratings
@@ -225,7 +254,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if kind != "sessions":
             raise ConfigError(f"--session: {name} is not a session model; give --user ID"
                               + (" or --items ID,..." if hasattr(model, "score_fold_in") else ""))
-        seq = items_map.indices(_ids(args.session, "--session"))
+        seq = _indices(items_map, _ids(args.session, "--session"))
         if hasattr(model, "score_session"):
             scores = model.score_session(seq)                           # (V,)
         else:
@@ -236,7 +265,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             raise ConfigError(f"--items: {name} cannot fold in a new user's items (it knows "
                               f"only its training users); use --user ID, or a fold-in model "
                               f"(multvae, multdae, cdae, ease, itemknn, pop)")
-        given = np.unique(items_map.indices(_ids(args.items, "--items")))
+        given = np.unique(_indices(items_map, _ids(args.items, "--items")))
         X = sp.csr_array((np.ones(given.size, dtype=np.float32),
                           (np.zeros(given.size, dtype=np.int64), given)),
                          shape=(1, items_map.raw.size))
@@ -252,7 +281,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ConfigError(f"-k: must be >= 1, got {args.k}")
     settings, model, ckpt = load_trained(args.run)
-    i = IdMap(ckpt.arrays["item_ids"], "item").index(args.item)
+    i = _index(IdMap(ckpt.arrays["item_ids"], "item"), args.item)
     # Item-item models rank by their own similarity, the others by cosine of item vectors.
     similarity = getattr(model, "item_similarities", lambda item: None)(i)    # (V,) or None
     label = "similarity"

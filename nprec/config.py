@@ -19,6 +19,7 @@ in the run directory, so `--config DIR/config.toml` repeats a run exactly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import types
@@ -183,6 +184,15 @@ def _split_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _bounded(value: int, key: str) -> int:
+    """Integer settings are sizes and counts (below 2^31) or seeds (below 2^63): a larger
+    value is a typo, and would overflow in the compiled kernels."""
+    largest = 2**63 - 1 if key.endswith("seed") else 2**31 - 1
+    if abs(value) > largest:
+        raise ConfigError(f"{key}: {value} is too large (at most {largest})")
+    return value
+
+
 def _parse_scalar(text: str, tp: type, key: str) -> Any:
     text = text.strip()
     if tp is bool:
@@ -193,10 +203,9 @@ def _parse_scalar(text: str, tp: type, key: str) -> Any:
             return False
         raise ConfigError(f"{key}: expected true or false, got {text!r}")
     if tp is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigError(f"{key}: expected an integer, got {text!r}") from None
+        if not (text.isascii() and text.lstrip("+-").isdigit()):
+            raise ConfigError(f"{key}: expected an integer, got {text!r}")
+        return _bounded(int(text), key)
     if tp is float:
         try:
             value = float(text)
@@ -242,7 +251,7 @@ def convert(value: Any, tp: Any, key: str) -> Any:
     if inner is bool and isinstance(value, bool):
         return value
     if inner is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return _bounded(value, key)
     if inner is str and isinstance(value, str):
         return value
     if inner is str and isinstance(value, int) and not isinstance(value, bool):
@@ -354,6 +363,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: byte {exc.start})") \
+            from None
     flat: dict[str, Any] = {}
     for key, value in doc.items():
         if isinstance(value, dict):
@@ -375,8 +387,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        # JSON's string escapes are TOML's (\\, \", \n, \uXXXX for control characters);
+        # TOML also wants DEL escaped, so that a path with any character reads back.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} to TOML")

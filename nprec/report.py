@@ -6,8 +6,47 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from nprec.errors import NprecError
+from nprec.errors import CheckpointError, NprecError
 from nprec.runs import existing_run_dir, read_results
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _numbers(x: Any) -> bool:
+    return isinstance(x, dict) and all(_number(v) for v in x.values())
+
+
+def _results(path: Path) -> dict[str, Any]:
+    """A run's results.json, checked to have the shape `compare` and `plot` read."""
+    try:
+        res = read_results(path)
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path / 'results.json'}: not UTF-8 text") from None
+    def history() -> Any:
+        return res.get("history") or []
+
+    checks = [   # in order: each check may assume the ones before it passed
+        (lambda: isinstance(res, dict), "not a JSON object"),
+        (lambda: res.get("test") is None or _numbers(res["test"]),
+         "'test' must map metric names to numbers"),
+        (lambda: all(isinstance(res.get(k) or {}, dict) for k in ("best", "protocol",
+                                                                  "seconds")),
+         "'best', 'protocol' and 'seconds' must be objects"),
+        (lambda: _number((res.get("seconds") or {}).get("total", 0)),
+         "'seconds.total' must be a number"),
+        (lambda: isinstance(history(), list) and all(
+            isinstance(h, dict) and _number(h.get("epoch")) and _number(h.get("loss"))
+            and _number(h.get("seconds", 0)) and (h.get("valid") is None
+                                                  or _numbers(h["valid"]))
+            for h in history()),
+         "'history' must list epochs with numeric epoch, loss and seconds"),
+    ]
+    for ok, what in checks:
+        if not ok():
+            raise CheckpointError(f"{path / 'results.json'}: malformed results ({what})")
+    return res
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -38,7 +77,7 @@ def compare_runs(runs: list[str]) -> str:
     loaded = []
     for run in runs:
         path = existing_run_dir(run, need="results.json")
-        loaded.append((path, read_results(path)))
+        loaded.append((path, _results(path)))
     metrics: list[str] = []
     for _, res in loaded:
         for key in (res.get("test") or {}):
@@ -68,7 +107,14 @@ def plot_run(run: str, out: str | None = None) -> Path:
     except ImportError:
         raise NprecError("plot needs matplotlib: pip install 'nprec[plot]'") from None
     path = existing_run_dir(run, need="results.json")
-    res = read_results(path)
+    res = _results(path)
+    target = Path(out) if out else path / "curves.png"
+    if target.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise NprecError(f"--out {target}: give a .png, .pdf or .svg file name")
+    if out and target.exists():     # RUN/curves.png is the command's own: redrawn in place
+        raise NprecError(f"--out {target}: exists; give a new file name (nothing overwritten)")
+    if not target.parent.is_dir():
+        raise NprecError(f"--out {target}: no such directory {target.parent}")
     history = res.get("history") or []
     if not history:
         raise NprecError(f"{path}: the run has no epochs to plot")
@@ -90,7 +136,6 @@ def plot_run(run: str, out: str | None = None) -> Path:
     if keys or best:
         ax_val.legend(fontsize="small")
     fig.tight_layout()
-    target = Path(out) if out else path / "curves.png"
     fig.savefig(target, dpi=100)
     plt.close(fig)
     return target

@@ -26,6 +26,7 @@ import numpy as np
 
 from nprec.config import Settings
 from nprec.data import (
+    FORMATS,
     Interactions,
     Sessions,
     binarize,
@@ -123,11 +124,71 @@ def check_protocol(protocol: str, kind: str | tuple[str, ...], model_name: str) 
 
 
 def load_run_data(settings: Settings, kind: str | tuple[str, ...]) -> RunData:
-    """Read, preprocess and split the data of a run (see the module docstring)."""
+    """Read, preprocess and split the data of a run (see the module docstring).
+
+    Every file read is recorded with its size and SHA-256, so that a later evaluation can
+    tell whether it reads the same data (`check_same_files`).
+    """
     kind = check_protocol(settings.eval.protocol, kind, settings.model_name)
-    if kind == "sessions":
-        return _sessions(settings)
-    return _interactions(settings, kind)
+    _check_files_given(settings)
+    data = _sessions(settings) if kind == "sessions" else _interactions(settings, kind)
+    for info in data.record.get("files", []):
+        if "path" in info:
+            info.update(file_fingerprint(info["path"]))
+    return data
+
+
+def _check_files_given(settings: Settings) -> None:
+    d = settings.data
+    if d.format != "auto" and d.format not in FORMATS:
+        raise ConfigError(f"data.format: unknown format {d.format!r} ({', '.join(FORMATS)})")
+    given = [name for name, value in (("data.test", d.test), ("data.negatives_file",
+             d.negatives_file)) if value] + \
+        (["data.valid"] if d.valid not in ("auto", "none") else [])
+    if given and not d.path:
+        # The ids of a split file are those of the training file it was cut from: without
+        # that file they would be matched against the synthetic data's ids by accident.
+        raise ConfigError(f"{given[0]}: a split file needs the training data it was split "
+                          f"from (data.path, --data)")
+
+
+def file_fingerprint(path: str) -> dict[str, Any]:
+    """{'bytes': size, 'sha256': digest} of a data file (of the archive for 'a.zip:member')."""
+    import hashlib
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file() and ":" in path:
+        file = Path(path.rsplit(":", 1)[0])
+    if not file.is_file():
+        return {}
+    digest = hashlib.sha256()
+    with file.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": file.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def check_same_files(trained: list[dict[str, Any]], now: list[dict[str, Any]]) -> None:
+    """A `DataError` if a file the run was trained on now reads differently.
+
+    `trained` and `now` are the `files` records of the training run and of this reading;
+    files are matched by position for the training file (its ids are the model's) and by
+    path for the others. Records without a digest (runs made before digests) pass.
+    """
+    def differs(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        return "sha256" in a and "sha256" in b and a["sha256"] != b["sha256"]
+
+    if trained and now and differs(trained[0], now[0]):
+        raise DataError(f"{now[0].get('path')}: not the training data this run was trained on "
+                        f"(SHA-256 {now[0]['sha256'][:12]}... now, "
+                        f"{trained[0]['sha256'][:12]}... then); give the original file")
+    by_path = {t.get("path"): t for t in trained}
+    for info in now[1:]:
+        then = by_path.get(info.get("path"))
+        if then is not None and differs(then, info):
+            raise DataError(f"{info['path']}: changed since this run was trained "
+                            f"(SHA-256 differs)")
 
 
 # -- users and items ---------------------------------------------------------------------------
