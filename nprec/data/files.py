@@ -21,7 +21,10 @@ from nprec.errors import DataError
 
 PathLike = str | os.PathLike
 
-_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+# A zip archive starts with its first member's local header, or, with no member at all, with
+# the end-of-central-directory record.
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip",
+          b"PK\x05\x06": "zip"}
 _SUFFIX = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
 
 # Members of a MovieLens archive that hold the ratings: `read_interactions(ml-1m.zip)` picks
@@ -70,6 +73,10 @@ def _pick_member(archive: zipfile.ZipFile, member: str | None, name: str) -> str
     """The member to read: the one named, else the only data file, else a ratings file."""
     names = [n for n in archive.namelist() if not n.endswith("/")
              and not n.startswith("__MACOSX/") and not os.path.basename(n).startswith(".")]
+    if not names:
+        raise DataError(f"{name}: the archive holds no data file" + (
+            " (only folders, hidden files or __MACOSX entries)" if archive.namelist()
+            else " (it is empty)"))
     if member is not None:
         if member in names:
             return member
@@ -85,6 +92,25 @@ def _pick_member(archive: zipfile.ZipFile, member: str | None, name: str) -> str
         return ratings[0]
     raise DataError(f"{name}: the archive holds {len(names)} files; name the one to read "
                     f"(member=..., e.g. {names[0]!r})")
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
+    """The bytes of a member; encrypted members and unknown compression are DataErrors.
+
+    zipfile would raise RuntimeError (password required) or NotImplementedError (e.g.
+    method 99, WinZip's AES encryption) for them: not a bug in nprec, an archive it cannot
+    open.
+    """
+    info = archive.getinfo(member)
+    if info.flag_bits & 0x1:                                 # bit 0: the member is encrypted
+        raise DataError(f"{name}: {member} is encrypted (password-protected); extract it "
+                        f"with its password and give the extracted file")
+    try:
+        return archive.read(info)
+    except NotImplementedError:
+        raise DataError(f"{name}: {member} is compressed with zip method "
+                        f"{info.compress_type}, which cannot be read here (99 = AES "
+                        f"encryption); extract it, or re-pack it with deflate") from None
 
 
 def _decompress(raw: bytes, kind: str, name: str) -> bytes:
@@ -142,10 +168,10 @@ def load_text(path: PathLike | Text, member: str | None = None) -> Text:
         try:
             with zipfile.ZipFile(p) as archive:
                 chosen = _pick_member(archive, member, name)
-                data = archive.read(chosen)
+                data = _read_member(archive, chosen, name)
         except zipfile.BadZipFile as e:
             raise DataError(f"{name}: corrupt zip archive ({e})") from None
-        except (EOFError, zlib.error, OSError) as e:
+        except (EOFError, zlib.error, lzma.LZMAError, OSError) as e:
             raise DataError(f"{name}: corrupt or truncated zip archive ({e})") from None
         name = f"{name}:{chosen}"
         inner = _strip_suffix(chosen)

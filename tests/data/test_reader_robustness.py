@@ -7,9 +7,12 @@ that cannot be dates, and error messages that must make sense on the command lin
 
 from __future__ import annotations
 
+import struct
+import zipfile
+
 import pytest
 
-from nprec.data import read_sessions
+from nprec.data import read_interactions, read_sessions
 from nprec.errors import DataError
 
 
@@ -58,3 +61,57 @@ def test_srgnn_ids_are_integers_however_written(tmp_path):
     s, info = read_sessions(path)
     assert info["format"] == "srgnn" and s.item_ids.dtype.kind == "i"
     assert s.item_ids[s.items].tolist() == [1, 2, 3, 7, 0]
+
+
+# -- zip archives nprec cannot read -----------------------------------------------------------
+RATINGS = b"1\t2\t3\t881250949\n2\t3\t4\t881250950\n"
+
+
+def _zip(path, entries, method=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", method) as z:
+        for name, data in entries:
+            z.writestr(name, data)
+    return path
+
+
+def _patch_headers(path, offset_local: int, offset_central: int, fmt: str, value) -> None:
+    """Write `value` into the (single) member's local header and its central directory entry
+    at the given offsets, as a zip tool that sets the field would."""
+    raw = bytearray(path.read_bytes())
+    central = raw.find(b"PK\x01\x02")
+    for at in (offset_local, central + offset_central):
+        old = struct.unpack_from(fmt, raw, at)[0]
+        struct.pack_into(fmt, raw, at, value(old))
+    path.write_bytes(bytes(raw))
+
+
+def test_encrypted_zip_member(tmp_path):
+    path = _zip(tmp_path / "ml.zip", [("u.data", RATINGS)])
+    _patch_headers(path, 6, 8, "<H", lambda flags: flags | 0x1)   # general purpose bit 0
+    fails(read_interactions, path, "u.data is encrypted")
+
+
+def test_unknown_zip_compression_method(tmp_path):
+    path = _zip(tmp_path / "ml.zip", [("u.data", RATINGS)])
+    _patch_headers(path, 8, 10, "<H", lambda method: 99)         # WinZip AES
+    fails(read_interactions, path, "u.data is compressed with zip method 99")
+
+
+@pytest.mark.parametrize("entries, problem", [
+    ([("data/", b"")], "only folders"),
+    ([(".DS_Store", b"x"), ("__MACOSX/._u.data", b"y"), ("ml/", b"")], "only folders"),
+    ([], "it is empty"),
+])
+def test_zip_without_a_data_file(tmp_path, entries, problem):
+    path = _zip(tmp_path / "ml.zip", entries)
+    fails(read_interactions, path, f"holds no data file ({problem}")
+    fails(read_sessions, path, "holds no data file")
+
+
+def test_corrupt_lzma_zip_member(tmp_path):
+    path = _zip(tmp_path / "ml.zip", [("u.data", RATINGS * 500)], zipfile.ZIP_LZMA)
+    raw = bytearray(path.read_bytes())
+    for k in range(60, 80):                                      # inside the compressed data
+        raw[k] ^= 0x55
+    path.write_bytes(bytes(raw))
+    fails(read_interactions, path, "corrupt or truncated zip archive")
