@@ -74,7 +74,13 @@ class PopularitySampler:
         self.alpha = float(alpha)
         weights = np.zeros_like(counts)                                 # (V,)
         support = counts > 0
-        weights[support] = counts[support] ** self.alpha
+        with np.errstate(over="ignore"):                 # handled just below
+            weights[support] = counts[support] ** self.alpha
+        if not np.isfinite(weights.sum()):
+            # c^alpha overflows (alpha = 300, say): the same distribution, scaled by the
+            # largest count's weight, c^alpha / c_max^alpha = exp(alpha (log c - log c_max)).
+            log_c = np.log(counts[support])
+            weights[support] = np.exp(self.alpha * (log_c - log_c.max()))
         self.probabilities = weights / weights.sum()                    # (V,)
         cdf = np.cumsum(self.probabilities)                             # (V,)
         cdf[np.flatnonzero(support)[-1]:] = 1.0   # exact 1 from the last item with support

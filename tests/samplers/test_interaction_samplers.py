@@ -135,6 +135,15 @@ def test_popularity_sampler_frequencies_follow_counts_to_the_alpha(alpha):
     assert chisquare(freq[counts > 0], draws.size * w / w.sum()).pvalue > 1e-4
 
 
+def test_popularity_sampler_with_an_exponent_whose_powers_overflow():
+    # 74^300 overflows float64: the distribution is the limit, the largest count's item
+    # almost surely (the others have (c / 74)^300 < 1e-37 of its weight).
+    sampler = PopularitySampler(np.array([0, 1, 5, 20, 0, 74]), 300.0)
+    assert np.all(np.isfinite(sampler.probabilities))
+    np.testing.assert_allclose(sampler.probabilities, [0, 0, 0, 0, 0, 1], atol=1e-30)
+    assert np.all(sampler.sample(1000, np.random.default_rng(0)) == 5)
+
+
 def test_popularity_sampler_validation():
     with pytest.raises(DataError, match="count 0"):
         PopularitySampler(np.zeros(3), 0.5)
