@@ -48,6 +48,20 @@ def _parse_time(col) -> np.ndarray:
             raise number_error from None
 
 
+# A clock's reading in seconds, or even nanoseconds, since 1970 is below 2**63 in size; a
+# larger "timestamp" cannot be a date (numpy's datetime64 holds none) and float64 cannot tell
+# such values one second apart, so the time order read from them would be wrong.
+MAX_TIME = 2.0 ** 63
+
+
+def _check_times(times: np.ndarray, lines: np.ndarray, source: str) -> None:
+    bad = ~(np.abs(times) < MAX_TIME)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{source}:{lines[row]}: timestamp {times[row]:.6g} cannot be a date "
+                        f"(seconds since 1970 are below 9.2e18 in size)")
+
+
 _FAST = {"id": INTEGER, "int": INTEGER, "float": DECIMAL, "time": DECIMAL}
 _PARSERS = {"float": parse_float, "int": parse_int, "time": _parse_time,
             "datetime": parse_datetime}
@@ -95,6 +109,9 @@ def read_table(text: Text, layout: Layout, kinds: dict[str, str]) -> dict[str, n
     out = {role: (merge_ids(p) if kinds[role] == "id" else np.concatenate(p))
            for role, p in parts.items()}
     out["lines"] = np.concatenate(lines)
+    for role, kind in kinds.items():
+        if kind == "time":
+            _check_times(out[role], out["lines"], text.name)
     return out
 
 

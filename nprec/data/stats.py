@@ -12,7 +12,13 @@ from nprec.data.session_readers import read_sessions
 
 
 def _iso(t: float) -> str:
-    """A timestamp in seconds as an ISO-8601 UTC date-time."""
+    """A timestamp in seconds as an ISO-8601 UTC date-time (a number if it is no date).
+
+    The readers refuse larger timestamps, but containers built in Python may hold any
+    finite time; datetime64 holds int64 seconds only.
+    """
+    if not abs(t) < 2.0 ** 63:
+        return f"{t:.6g} s"
     return str(np.datetime64(int(np.floor(t)), "s")) + "Z"
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import struct
 import zipfile
 
+import numpy as np
 import pytest
 
-from nprec.data import read_interactions, read_sessions
+from nprec.cli import main
+from nprec.data import Interactions, describe, read_interactions, read_sessions
 from nprec.errors import DataError
 
 
@@ -115,3 +117,35 @@ def test_corrupt_lzma_zip_member(tmp_path):
         raw[k] ^= 0x55
     path.write_bytes(bytes(raw))
     fails(read_interactions, path, "corrupt or truncated zip archive")
+
+
+# -- timestamps that cannot be dates ----------------------------------------------------------
+def test_timestamps_beyond_any_date_are_refused_with_their_line(tmp_path):
+    ratings = tmp_path / "u.data"
+    ratings.write_text("1\t2\t3\t881250949\n1\t3\t3\t99999999999999999999999\n")
+    fails(read_interactions, ratings, ":2: timestamp 1e+23 cannot be a date")
+    events = tmp_path / "events.txt"
+    events.write_text("SessionId\tItemId\tTime\n1\t2\t5\n1\t3\t-1e30\n")
+    fails(read_sessions, events, ":3: timestamp -1e+30 cannot be a date")
+    ratings.write_text("1\t2\t3\t881250949\n1\t3\t3\t9000000000000000000\n")  # ns-sized
+    data, _ = read_interactions(ratings)
+    assert describe(data)["time_range"]["last"].startswith("285198648531-")
+
+
+def test_describe_a_container_with_a_time_beyond_dates():
+    data = Interactions(np.array([0, 2]), np.array([0, 1]), 2, times=np.array([5.0, 1e30]))
+    span = describe(data)["time_range"]
+    assert span["first"] == "1970-01-01T00:00:05Z" and span["last"] == "1e+30 s"
+
+
+def test_data_info_and_train_report_the_timestamp_line(tmp_path, capsys):
+    path = tmp_path / "ratings.tsv"
+    rows = [f"{u}\t{i}\t3\t{881250949 + 10 * u + i}" for u in range(1, 6) for i in range(1, 5)]
+    rows[6] = "2\t3\t3\t99999999999999999999999"
+    path.write_text("\n".join(rows) + "\n")
+    for argv in (["data", "info", str(path)],
+                 ["train", "mf", "--data", str(path), "--epochs", "1", "--quiet",
+                  "--out", str(tmp_path / "run")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{path}:7: timestamp 1e+23" in err[0], err
