@@ -327,7 +327,7 @@ def _negatives_in_test_order(neg, test: Interactions, path: str) -> np.ndarray:
     rows = row_of_user[users]
     if np.any(rows < 0):
         missing = test.user_ids[users[np.argmax(rows < 0)]]
-        raise DataError(f"{path}: no negatives for test user {missing!r}")
+        raise DataError(f"{path}: no negatives for test user {missing.item()!r}")
     if not np.array_equal(neg.items[rows], test.indices):
         raise DataError(f"{path}: the positive items of the negatives file do not match the "
                         f"test file")

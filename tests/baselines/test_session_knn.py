@@ -97,7 +97,7 @@ def test_unknown_prefix_items_and_bad_options():
         _score(model, [7])
     with pytest.raises(ConfigError, match="weighting"):
         VSKNN(weighting="exp")
-    with pytest.raises(ConfigError, match="k >= 1"):
+    with pytest.raises(ConfigError, match="model.k: must be >= 1"):
         SKNN(k=0)
     with pytest.raises(ConfigError, match="fit"):
         SKNN().score_prefixes(np.zeros((1, 1), int), np.ones((1, 1), bool))

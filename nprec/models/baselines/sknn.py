@@ -77,15 +77,18 @@ class SKNN:
     def __init__(self, k: int = 100, sample_size: int = 500, similarity: str = "cosine",
                  weighting: str = "same", weighting_score: str = "same",
                  idf_weighting: float = 0.0) -> None:
-        if k < 1 or sample_size < 0 or idf_weighting < 0:
-            raise ConfigError(f"{type(self).__name__}: need k >= 1, sample_size >= 0, "
-                              f"idf_weighting >= 0; got {k}, {sample_size}, {idf_weighting}")
+        # Messages name the options as the command's settings do (model.k, ...).
+        for name, value, least in (("k", k, 1), ("sample_size", sample_size, 0),
+                                   ("idf_weighting", idf_weighting, 0)):
+            if not value >= least:
+                raise ConfigError(f"model.{name}: must be >= {least}, got {value} "
+                                  f"({type(self).__name__})")
         for name, value, allowed in (("similarity", similarity, SIMILARITIES),
                                      ("weighting", weighting, _WEIGHTING),
                                      ("weighting_score", weighting_score, _DECAY)):
             if value not in allowed:
-                raise ConfigError(f"{type(self).__name__}: {name} must be one of "
-                                  f"{', '.join(allowed)}, got {value!r}")
+                raise ConfigError(f"model.{name}: must be one of {', '.join(allowed)}, got "
+                                  f"{value!r} ({type(self).__name__})")
         self.k, self.sample_size, self.similarity = int(k), int(sample_size), similarity
         self.weighting, self.weighting_score = weighting, weighting_score
         self.idf_weighting = float(idf_weighting)
