@@ -88,6 +88,7 @@ class Interactions:
         positions: (nnz,) int64 position of each entry in its source's event order (the line
                   number for data read from a file), or None. Splits use it to order a user's
                   entries when there are no timestamps, and to break ties between equal ones.
+        source:   the file the entries were read from (for messages), or None.
     """
 
     indptr: np.ndarray
@@ -100,6 +101,7 @@ class Interactions:
     _user_map: IdMap | None = field(default=None, repr=False, compare=False)
     _item_map: IdMap | None = field(default=None, repr=False, compare=False)
     positions: np.ndarray | None = None
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         self.indptr = np.asarray(self.indptr, dtype=np.int64)
@@ -244,7 +246,8 @@ class Interactions:
                             ratings=None if self.ratings is None else self.ratings[take],
                             times=None if self.times is None else self.times[take],
                             user_ids=self.user_ids[users], item_ids=self.item_ids,
-                            positions=None if self.positions is None else self.positions[take])
+                            positions=None if self.positions is None else self.positions[take],
+                            source=self.source)
 
     def select_entries(self, keep: np.ndarray) -> Interactions:
         """A new `Interactions` with the same users and items holding only the entries where
@@ -258,7 +261,8 @@ class Interactions:
                             ratings=None if self.ratings is None else self.ratings[keep],
                             times=None if self.times is None else self.times[keep],
                             user_ids=self.user_ids, item_ids=self.item_ids,
-                            positions=None if self.positions is None else self.positions[keep])
+                            positions=None if self.positions is None else self.positions[keep],
+                            source=self.source)
 
     def __repr__(self) -> str:
         kind = "explicit" if self.ratings is not None else "implicit"

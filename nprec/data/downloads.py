@@ -81,7 +81,7 @@ def download(name: str, cache: PathLike | None = None, *, force: bool = False,
         if _sha256(target) == archive.sha256:
             return target
         raise DataError(f"{target}: the cached file does not match {name}'s SHA-256; delete "
-                        f"it or pass force=True to download it again")
+                        f"it to download it again (or pass force=True in Python)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".part")

@@ -69,6 +69,15 @@ def _compression(raw: bytes) -> str | None:
     return None
 
 
+def _split_member(name: str) -> tuple[str, str | None]:
+    """(archive, member) of `archive.zip:member`, the command line's way to name a member
+    (`member=` in Python); a name that exists as a file as it is is never split."""
+    archive, colon, inner = name.rpartition(":")
+    if colon and inner and not os.path.exists(name) and os.path.isfile(archive):
+        return archive, inner
+    return name, None
+
+
 def _pick_member(archive: zipfile.ZipFile, member: str | None, name: str) -> str:
     """The member to read: the one named, else the only data file, else a ratings file."""
     names = [n for n in archive.namelist() if not n.endswith("/")
@@ -90,8 +99,9 @@ def _pick_member(archive: zipfile.ZipFile, member: str | None, name: str) -> str
     ratings = [n for n in names if os.path.basename(n) in RATINGS_MEMBERS]
     if len(ratings) == 1:
         return ratings[0]
-    raise DataError(f"{name}: the archive holds {len(names)} files; name the one to read "
-                    f"(member=..., e.g. {names[0]!r})")
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    raise DataError(f"{name}: the archive holds {len(names)} files ({shown}); name the one to "
+                    f"read as {name}:MEMBER, e.g. {name}:{names[0]} (member= in Python)")
 
 
 def _read_member(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
@@ -133,8 +143,9 @@ def load_text(path: PathLike | Text, member: str | None = None) -> Text:
     Args:
         path: the file; gzip, bzip2, xz and zip are recognised by their first bytes.
         member: for a zip archive, the member to read (a path inside the archive or a base
-            name). Without it the archive's only data file is read, or the ratings file of a
-            MovieLens archive (`u.data`, `ratings.dat`, `ratings.csv`).
+            name; `path` may also be written `archive.zip:member`). Without it the archive's
+            only data file is read, or the ratings file of a MovieLens archive (`u.data`,
+            `ratings.dat`, `ratings.csv`).
     Returns:
         a `Text` with the bytes, the name for messages and the inner base name (a `Text`
         given as `path` is returned as it is, so a file loaded once can be handed on).
@@ -144,6 +155,8 @@ def load_text(path: PathLike | Text, member: str | None = None) -> Text:
     if isinstance(path, Text):
         return path
     name = os.fspath(path)
+    if member is None:
+        name, member = _split_member(name)
     p = Path(name)
     try:
         raw = p.read_bytes()
@@ -162,7 +175,7 @@ def load_text(path: PathLike | Text, member: str | None = None) -> Text:
     if suffix_kind is not None and kind != suffix_kind:
         raise DataError(f"{name}: not a {suffix_kind} file (its first bytes do not match)")
     if member is not None and kind != "zip":
-        raise DataError(f"{name}: member={member!r} given, but the file is not a zip archive")
+        raise DataError(f"{name}: member {member!r} named, but the file is not a zip archive")
     inner = _strip_suffix(name)
     if kind == "zip":
         try:

@@ -48,6 +48,38 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("ncf-negative", "negatives", "NCF .test.negative: (user,item) TAB n1 TAB ... nS"),
 ]}
 
+# Where a user names the format: messages say it for the command line and for Python.
+FORMAT_OPTIONS = "--set data.format=NAME for train, --format NAME for data info, format= in Python"
+
+# What to do with a file of another kind than the reader's: on the command line, in Python.
+_USE_INSTEAD = {
+    "sessions": ("train a session model on the file (e.g. gru4rec, narm)", "read_sessions"),
+    "interactions": ("train a user-item model on the file (e.g. mf, ease, multvae)",
+                     "read_interactions"),
+    "negatives": ("give the file as --set data.negatives_file=FILE (protocol ncf-loo99)",
+                  "read_ncf_negatives"),
+}
+_NOUNS = {"negatives": "NCF test negatives", "interactions": "user-item interactions",
+          "sessions": "sessions"}
+
+
+def wrong_kind(name: str, holds: str, wanted: str, fmt: str | None = None,
+               why: str = "") -> DataError:
+    """The error for a file holding `holds` ('sessions', ...) given to a reader of `wanted`:
+    `fmt` files hold ..., or (no fmt) the file holds ... `why`."""
+    subject, pronoun = (f"{fmt} files hold", "them") if fmt else ("the file holds", "it")
+    cli, reader = _USE_INSTEAD[holds]
+    return DataError(f"{name}: {subject} {_NOUNS[holds]}{why}, not {_NOUNS[wanted]}: {cli}, "
+                     f"or read {pronoun} with {reader} in Python")
+
+
+def no_column(name: str, role: str, header: str) -> DataError:
+    """The error for a header without a column of `role` ('user', 'item', 'session')."""
+    return DataError(f"{name}: no {role} column in the header {header[:60]!r} (names read as "
+                     f"the {role}: {', '.join(ROLE_NAMES[role])}); rename the column, or "
+                     f"pass columns={{...}} in Python")
+
+
 # Header names recognised for each role (compared lower-case, without '_' and ':type').
 ROLE_NAMES = {
     "user": ("userid", "user", "uid", "users"),
@@ -127,8 +159,8 @@ def detect(text: Text) -> str:
     name = _by_name(text.inner_name) or _by_content(text.first_line())
     if name is None:
         raise DataError(f"{text.name}: cannot tell the file's format from its name or first "
-                        f"line {text.first_line()[:60]!r}; pass format= one of "
-                        f"{', '.join(FORMATS)}")
+                        f"line {text.first_line()[:60]!r}; name it ({FORMAT_OPTIONS}): one "
+                        f"of {', '.join(FORMATS)}")
     return name
 
 
@@ -201,8 +233,10 @@ def layout_for(fmt: str, text: Text, *, sep: str | None = None, header: bool | N
             if fmt in _FIXED:
                 columns = _FIXED[fmt].columns
             else:
-                raise DataError(f"{text.name}: no header line naming the columns; pass "
-                                f"columns={{'user': 0, 'item': 1, ...}}")
+                raise DataError(f"{text.name}: no header line naming the columns; add one "
+                                f"(e.g. userId{sep}itemId{sep}rating{sep}timestamp, or "
+                                f"SessionId{sep}ItemId{sep}Time), or pass "
+                                f"columns={{'user': 0, 'item': 1, ...}} in Python")
         else:
             columns = {}
             for j, n in enumerate(names):

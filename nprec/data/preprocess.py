@@ -31,7 +31,8 @@ def _compact_interactions(data: Interactions) -> Interactions:
     new_index = np.cumsum(used) - 1                                     # (V,) monotone
     return Interactions(data.indptr, new_index[data.indices], int(used.sum()),
                         ratings=data.ratings, times=data.times, user_ids=data.user_ids,
-                        item_ids=data.item_ids[used], positions=data.positions)
+                        item_ids=data.item_ids[used], positions=data.positions,
+                        source=data.source)
 
 
 def _compact_sessions(data: Sessions) -> Sessions:
@@ -151,6 +152,6 @@ def extend_items(data: Data, item_ids: np.ndarray) -> Data:
     if isinstance(data, Interactions):
         return Interactions(data.indptr, data.indices, item_ids.size, ratings=data.ratings,
                             times=data.times, user_ids=data.user_ids, item_ids=item_ids,
-                            positions=data.positions)
+                            positions=data.positions, source=data.source)
     return Sessions(data.offsets, data.items, item_ids.size, times=data.times,
                     session_ids=data.session_ids, item_ids=item_ids)

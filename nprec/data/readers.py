@@ -19,7 +19,15 @@ import numpy as np
 from nprec.data.containers import IdMap, Interactions
 from nprec.data.fields import blocks, header_line, split_fixed, split_tokens
 from nprec.data.files import PathLike, Text, load_text
-from nprec.data.formats import FORMATS, Layout, check_format, layout_for, sep_label
+from nprec.data.formats import (
+    FORMATS,
+    Layout,
+    check_format,
+    layout_for,
+    no_column,
+    sep_label,
+    wrong_kind,
+)
 from nprec.data.numbers import (
     merge_ids,
     parse_datetime,
@@ -165,16 +173,14 @@ def read_interactions(path: PathLike, format: str = "auto", *, member: str | Non
     text = load_text(path, member)
     fmt = check_format(format, text)
     if FORMATS[fmt].kind != "interactions":
-        reader = "read_ncf_negatives" if fmt == "ncf-negative" else "read_sessions"
-        raise DataError(f"{text.name}: {fmt} files hold {FORMATS[fmt].kind}; read them with "
-                        f"{reader}")
+        raise wrong_kind(text.name, FORMATS[fmt].kind, "interactions", fmt)
     layout = layout_for(fmt, text, sep=sep, header=header, columns=columns)
     if "session" in layout.columns and "user" not in layout.columns:
-        raise DataError(f"{text.name}: the file holds sessions (a session column and no user "
-                        f"column); read it with read_sessions")
+        raise wrong_kind(text.name, "sessions", "interactions",
+                         why=" (a session column and no user column)")
     for role in ("user", "item"):
         if role not in layout.columns:
-            raise DataError(f"{text.name}: no {role} column found; pass columns={{...}}")
+            raise no_column(text.name, role, text.first_line())
     kinds = {"user": "id", "item": "id"}
     kinds.update({r: k for r, k in (("rating", "float"), ("time", "time"))
                   if r in layout.columns})
@@ -201,13 +207,19 @@ def read_interactions(path: PathLike, format: str = "auto", *, member: str | Non
     data = Interactions(indptr, item[take], n_items,
                         ratings=None if ratings is None else ratings[take],
                         times=None if times is None else times[take],
-                        user_ids=u.vocab, item_ids=i.vocab, positions=lines_kept[take])
+                        user_ids=u.vocab, item_ids=i.vocab, positions=lines_kept[take],
+                        source=text.name)
     info = {"path": text.name, "format": fmt, "rows": int(lines.size),
             "users": data.n_users, "items": data.n_items, "interactions": data.nnz,
             "duplicates_dropped": int(order.size - take.size),
             "unknown_dropped": int(keep.size - keep.sum()),
             "new_users": u.n_new_ids, "new_items": i.n_new_ids}
     return data, info
+
+
+# Unknown ids in a negatives file mean it belongs to other data: no option accepts them.
+_FOREIGN_NEGATIVES = ("the training data's, on the command line; the negatives file must "
+                      "come from the same data set, with the same ids, as the training file")
 
 
 class NcfNegatives(NamedTuple):
@@ -261,10 +273,11 @@ def read_ncf_negatives(path: PathLike, *, users: Vocabulary = None, items: Vocab
     token_lines = np.repeat(lines, counts[0])
     if users is not None:
         user = encode(user, users, "error", what="user", source=text.name,
-                      lines=lines).index
+                      lines=lines, hint=_FOREIGN_NEGATIVES).index
     if items is not None:
         flat = encode(table[:, 1:].ravel(), items, "error", what="item", source=text.name,
-                      lines=token_lines.reshape(counts.size, -1)[:, 1:].ravel()).index
+                      lines=token_lines.reshape(counts.size, -1)[:, 1:].ravel(),
+                      hint=_FOREIGN_NEGATIVES).index
         flat = flat.reshape(counts.size, -1)
         item, negatives = flat[:, 0], flat[:, 1:]
     info = {"path": text.name, "format": "ncf-negative", "rows": int(counts.size),

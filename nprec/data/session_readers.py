@@ -29,7 +29,14 @@ import numpy as np
 from nprec.data.containers import IdMap, Sessions
 from nprec.data.fields import Column, blocks, count_per_line, split_tokens
 from nprec.data.files import PathLike, Text, load_text
-from nprec.data.formats import FORMATS, Layout, check_format, layout_for
+from nprec.data.formats import (
+    FORMATS,
+    Layout,
+    check_format,
+    layout_for,
+    no_column,
+    wrong_kind,
+)
 from nprec.data.numbers import integer_values
 from nprec.data.readers import read_table
 from nprec.data.vocab import as_raw_ids, encode
@@ -76,8 +83,7 @@ def read_sessions(path: PathLike, format: str = "auto", *, member: str | None = 
         info["samples"] = rows
         return sessions, info
     if FORMATS[fmt].kind != "sessions" and fmt not in ("csv", "atomic"):
-        raise DataError(f"{text.name}: {fmt} files hold {FORMATS[fmt].kind}; read them with "
-                        f"read_interactions")
+        raise wrong_kind(text.name, FORMATS[fmt].kind, "sessions", fmt)
     return _read_events(text, fmt, sep, header, columns, item_ids, unknown)
 
 
@@ -96,8 +102,7 @@ def _event_layout(text: Text, fmt: str, sep, header, columns) -> Layout:
             layout.columns[extra] = names.index(name)
     for role in ("session", "item"):
         if role not in layout.columns:
-            raise DataError(f"{text.name}: no {role} column found (header "
-                            f"{text.first_line()[:60]!r}); pass columns={{...}}")
+            raise no_column(text.name, role, text.first_line())
     return layout
 
 

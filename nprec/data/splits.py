@@ -74,6 +74,23 @@ def _pair_keys(data: Interactions) -> np.ndarray:
     return data.entry_users() * data.n_items + data.indices
 
 
+def _leakage_error(train: Interactions, test: Interactions, overlap: np.ndarray) -> DataError:
+    """Test pairs that are also training pairs, named by file, ids and lines where known."""
+    k = int(np.argmax(overlap))                                         # first shared pair
+    user, item = int(test.entry_users()[k]), int(test.indices[k])
+    raw_user, raw_item = train.user_ids[user].item(), train.item_ids[item].item()   # not np.int64
+    where = [f"user {raw_user!r}, item {raw_item!r}"]
+    if test.positions is not None:
+        where.append(f"line {test.positions[k]} of the test file")
+    if train.positions is not None:
+        row = train.indptr[user] + int(np.searchsorted(train.row(user), item))
+        where.append(f"line {train.positions[row]} of the training file")
+    train_name = f" {train.source}" if train.source else ""
+    return DataError(f"{test.source or 'leave_one_out'}: {int(overlap.sum())} test pairs also "
+                     f"occur in the training data{train_name} (the first: {', '.join(where)}); "
+                     f"a test file holds only pairs held out of the training file")
+
+
 def leave_one_out(data: Interactions, *, test: Interactions | None = None,
                   validation: bool = True) -> Split:
     """Leave-one-out by time (He et al. 2017): each user's latest entry is the test item.
@@ -99,8 +116,7 @@ def leave_one_out(data: Interactions, *, test: Interactions | None = None,
         _same_space(data, test, "leave_one_out")
         overlap = np.isin(_pair_keys(test), _pair_keys(data))
         if overlap.any():
-            raise DataError(f"leave_one_out: {int(overlap.sum())} test pairs also occur in "
-                            f"the training data")
+            raise _leakage_error(data, test, overlap)
         train = data
     record = {"protocol": "leave-one-out", "test_given": given,
               "ties": "latest timestamp, then later file position, then larger item index",

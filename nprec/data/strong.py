@@ -52,7 +52,8 @@ def _restrict_items(data: Interactions, seen: np.ndarray) -> Interactions:
     new_index = np.cumsum(seen) - 1                                     # (V,) monotone
     return Interactions(data.indptr, new_index[data.indices], int(seen.sum()),
                         ratings=data.ratings, times=data.times, user_ids=data.user_ids,
-                        item_ids=data.item_ids[seen], positions=data.positions)
+                        item_ids=data.item_ids[seen], positions=data.positions,
+                        source=data.source)
 
 
 def strong_generalization(data: Interactions, n_heldout: int | float, *, rng: Rng = None,

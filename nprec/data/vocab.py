@@ -44,13 +44,16 @@ def lookup(values: np.ndarray, vocab: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return sorter[pos].astype(np.int64), ordered[pos] == values
 
 
-def unknown_id_error(value, what: str, where: str) -> DataError:
+UNKNOWN_HINT = "pass unknown='drop' or 'extend' to accept it"
+
+
+def unknown_id_error(value, what: str, where: str, hint: str = UNKNOWN_HINT) -> DataError:
     """The error for an id missing from a given vocabulary, at `where` (file:line)."""
     value = value.item() if isinstance(value, np.generic) else value
     if isinstance(value, bytes):
         value = value.decode("utf-8", "backslashreplace")
     return DataError(f"{where}: {what} {value!r} is not in the given {what} vocabulary "
-                     f"(pass unknown='drop' or 'extend' to accept it)")
+                     f"({hint})")
 
 
 def distinct_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +94,7 @@ class Encoded:
 
 
 def encode(raw: np.ndarray, vocab: np.ndarray | IdMap | None, unknown: str, *, what: str,
-           source: str, lines: np.ndarray) -> Encoded:
+           source: str, lines: np.ndarray, hint: str = UNKNOWN_HINT) -> Encoded:
     """Encode a column of raw ids (int64 or 'S' bytes) against a vocabulary.
 
     Args:
@@ -102,6 +105,7 @@ def encode(raw: np.ndarray, vocab: np.ndarray | IdMap | None, unknown: str, *, w
             naming the first such line), 'drop' (rows marked in `keep`), or 'extend' (new ids
             appended to the vocabulary in sorted order).
         what, source, lines: for messages (e.g. 'item', file name, (n,) line numbers).
+        hint: what the 'error' message tells the user to do about an unknown id.
     """
     if unknown not in UNKNOWN_POLICIES:
         raise DataError(f"unknown={unknown!r}: expected one of {', '.join(UNKNOWN_POLICIES)}")
@@ -120,7 +124,7 @@ def encode(raw: np.ndarray, vocab: np.ndarray | IdMap | None, unknown: str, *, w
         return Encoded(index[inverse], keep, given)
     if unknown == "error":
         row = int(np.argmax(~found[inverse]))
-        raise unknown_id_error(distinct[inverse[row]], what, f"{source}:{lines[row]}")
+        raise unknown_id_error(distinct[inverse[row]], what, f"{source}:{lines[row]}", hint)
     if unknown == "drop":
         return Encoded(index[inverse], found[inverse], given, n_unknown_rows=n_unknown)
     new = distinct[~found]                                              # sorted, distinct

@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 
 from nprec.cli import main
-from nprec.data import Interactions, describe, read_interactions, read_sessions
+from nprec.data import (
+    Interactions,
+    describe,
+    download,
+    leave_one_out,
+    read_interactions,
+    read_ncf_negatives,
+    read_sessions,
+)
+from nprec.data import downloads as dl
 from nprec.errors import DataError
 
 
@@ -149,3 +158,115 @@ def test_data_info_and_train_report_the_timestamp_line(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"{path}:7: timestamp 1e+23" in err[0], err
+
+
+# -- messages the command line shows say what to do there -------------------------------------
+def cli_error(capsys, argv) -> str:
+    """Run `nprec ARGV`, expect exit status 2 and one error line; return the line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nprec: error: "), err
+    return err[0]
+
+
+def train(path, tmp_path, *more) -> list[str]:
+    return ["train", *more, "--data", str(path), "--epochs", "1", "--quiet",
+            "--out", str(tmp_path / "run")]
+
+
+def test_an_archive_member_is_named_on_the_command_line(tmp_path, capsys):
+    path = _zip(tmp_path / "split.zip", [("a/train.tsv", RATINGS), ("a/test.tsv", RATINGS)])
+    message = fails(read_interactions, path, f"name the one to read as {path}:MEMBER")
+    assert f"e.g. {path}:a/train.tsv" in message and "member= in Python" in message
+    assert f"name the one to read as {path}:MEMBER" in cli_error(capsys, ["data", "info",
+                                                                          str(path)])
+    assert main(["data", "info", f"{path}:a/test.tsv", "--format", "ml-100k"]) == 0
+    assert "interactions" in capsys.readouterr().out
+    data, info = read_interactions(f"{path}:test.tsv", "ml-100k")     # a base name will do
+    assert data.nnz == 2 and info["path"] == f"{path}:a/test.tsv"
+    with pytest.raises(DataError, match=f"^{path}: no member 'nope.tsv' in the archive"):
+        read_interactions(f"{path}:nope.tsv")
+
+
+def test_a_file_of_another_kind_says_which_model_or_reader(tmp_path, capsys):
+    sessions = tmp_path / "events.txt"
+    sessions.write_text("SessionId\tItemId\tTime\n1\t2\t3\n1\t3\t4\n")
+    message = cli_error(capsys, train(sessions, tmp_path, "mf"))
+    assert "gru4rec files hold sessions, not user-item interactions: train a session " \
+           "model on the file" in message
+    assert "read them with read_sessions in Python" in message
+    ratings = tmp_path / "u.data"
+    ratings.write_bytes(RATINGS)
+    message = cli_error(capsys, train(ratings, tmp_path, "gru4rec"))
+    assert "train a user-item model on the file" in message
+    negatives = tmp_path / "ml.test.negative"
+    negatives.write_text("(0,1)\t2\t3\n(1,2)\t4\t5\n")
+    for model in ("mf", "gru4rec"):
+        message = cli_error(capsys, train(negatives, tmp_path, model))
+        assert "give the file as --set data.negatives_file=FILE" in message
+    csv = tmp_path / "clicks.csv"
+    csv.write_text("session,item\n1,2\n")
+    fails(read_interactions, csv, "the file holds sessions (a session column and no user "
+                                  "column), not user-item interactions: train a session")
+
+
+def test_columns_and_formats_are_named_for_both_audiences(tmp_path, capsys):
+    path = tmp_path / "plain.csv"
+    path.write_text("1;2;3\n4;5;6\n")
+    message = cli_error(capsys, train(path, tmp_path, "mf", "--set", "data.format=csv"))
+    assert "no header line naming the columns; add one (e.g. userId;itemId;" in message
+    assert "pass columns={'user': 0, 'item': 1, ...} in Python" in message
+    path.write_text("user;thing;rating\n4;5;6\n")
+    message = cli_error(capsys, ["data", "info", str(path), "--format", "csv"])
+    assert "no item column in the header 'user;thing;rating'" in message
+    assert "rename the column" in message and "movieid" in message
+    path.write_text("what is this\n")
+    message = cli_error(capsys, ["data", "info", str(path)])
+    assert "--set data.format=NAME for train, --format NAME for data info" in message
+
+
+def test_foreign_negatives_file(tmp_path, capsys):
+    rows = [f"{u}\t{i}\t3\t{100 * u + i}" for u in range(6) for i in range(5)]
+    data = tmp_path / "ml.train.rating"
+    data.write_text("\n".join(rows) + "\n")
+    negatives = tmp_path / "ml.test.negative"
+    negatives.write_text("".join(f"({u},4)\t0\t{'500' if u == 2 else '1'}\n" for u in range(6)))
+    message = cli_error(capsys, train(data, tmp_path, "mf", "--protocol", "ncf-loo99", "--set",
+                                      f"data.negatives_file={negatives}"))
+    assert f"{negatives}:3: item 500 is not in the given item vocabulary" in message
+    assert "unknown=" not in message and "same data set" in message
+    train_data, _ = read_interactions(data)
+    fails(read_ncf_negatives, negatives, ":3: item 500", items=train_data.items)
+
+
+def test_a_stale_download_says_how_to_fetch_again(tmp_path, monkeypatch):
+    monkeypatch.setitem(dl.ARCHIVES, "ml-1m", dl.Archive("file:///nowhere", 1, "0" * 64, ""))
+    (tmp_path / "ml-1m.zip").write_bytes(b"stale")
+    with pytest.raises(DataError) as err:
+        download("ml-1m", tmp_path)
+    message = str(err.value)
+    assert "delete it to download it again (or pass force=True in Python)" in message
+
+
+def test_test_pairs_in_the_training_data_name_both_files(tmp_path, capsys):
+    train_file = tmp_path / "loo.train.tsv"
+    train_file.write_text("user\titem\ttimestamp\n1\t10\t1\n1\t11\t2\n2\t10\t3\n"
+                          "2\t12\t4\n3\t11\t5\n3\t12\t6\n")
+    test_file = tmp_path / "loo.test.tsv"
+    test_file.write_text("user\titem\n1\t12\n2\t12\n3\t10\n")
+    expected = (f"{test_file}: 1 test pairs also occur in the training data {train_file} "
+                f"(the first: user 2, item 12, line 3 of the test file, line 5 of the "
+                f"training file)")
+    assert expected in cli_error(capsys, train(train_file, tmp_path, "mf", "--test",
+                                               str(test_file)))
+    data, _ = read_interactions(train_file)
+    test, _ = read_interactions(test_file, users=data.users, items=data.items)
+    with pytest.raises(DataError) as err:
+        leave_one_out(data, test=test)
+    assert expected in str(err.value)
+    built = Interactions(data.indptr, data.indices, data.n_items, user_ids=data.user_ids,
+                         item_ids=data.item_ids)                       # no file, no lines
+    with pytest.raises(DataError) as err:
+        leave_one_out(built, test=test.select_entries(np.ones(test.nnz, bool)))
+    assert str(err.value).startswith(f"{test_file}: 1 test pairs")
+    assert "line 5 of the training file" not in str(err.value)
