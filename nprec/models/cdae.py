@@ -10,7 +10,8 @@ extra input node per user (a user vector V_u added to the hidden layer; Wu et al
 
 Training reconstructs the uncorrupted y_u on the user's items O_u plus `negatives` × |O_u|
 items S_u drawn uniformly from the items the user never met (the paper's negative sampling,
-§4.2), with the logistic loss (BCE on the logits, f = sigmoid) or the square loss:
+§4.2; none for a user who met every item), with the logistic loss (BCE on the logits,
+f = sigmoid) or the square loss:
 
     loss = (1/B) Σ_u Σ_{i ∈ O_u ∪ S_u} ℓ(y_ui, ŷ_ui)
            + ½ reg_weight (‖W‖² + (1/B) Σ_u (‖V_u‖² + Σ_{i ∈ O_u ∪ S_u} ‖W'_i‖²))
@@ -179,7 +180,11 @@ class Model(FoldInModel):
         keep = dropout_mask(rng, (X.nnz,), cfg.corruption_ratio, self.dtype)  # (nnz,)
         lengths = np.diff(X.indptr)                                     # (B,)
         pos_rows = np.repeat(np.arange(users.size), lengths)            # (nnz,)
-        neg_rows = np.repeat(np.arange(users.size), cfg.negatives * lengths)  # (S,)
+        # A user who met every item has no unobserved item to sample: S_u is empty and the
+        # loss reads O_u alone. Other users draw as before (the same random stream).
+        full = np.diff(train.indptr)[users] >= train.n_items            # (B,)
+        n_neg = np.where(full, 0, cfg.negatives * lengths)              # (B,)
+        neg_rows = np.repeat(np.arange(users.size), n_neg)              # (S,)
         negatives = sample_negatives(train.indptr, train.indices, users[neg_rows],
                                      train.n_items, rng.random(neg_rows.size))  # (S,)
         rows = np.concatenate([pos_rows, neg_rows])                     # (N,)
