@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nprec.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from nprec.checkpoint import Checkpoint, check_run_checkpoint, load_checkpoint, save_checkpoint
 from nprec.config import (
     DataSettings,
     EvalSettings,
@@ -155,6 +155,49 @@ def _checkpoint(settings: Settings, model: Any, data: RunData, state: FitState |
                       arrays=arrays)
 
 
+def load_run_checkpoint(path: Path, model_name: str | None = None
+                        ) -> tuple[Checkpoint, Settings]:
+    """A checkpoint of a run and its settings, its contents checked (`CheckpointError`).
+
+    Every run checkpoint nprec reads goes through here: the file (`load_checkpoint`), its
+    arrays (`check_run_checkpoint`), its settings, and the data kind its model takes on its
+    protocol.
+    """
+    ckpt = load_checkpoint(path, model_name)
+    check_run_checkpoint(ckpt, path)
+    settings = settings_from_dict(ckpt.meta["settings"], str(path))
+    if settings.model_name != ckpt.meta["model_name"]:
+        raise CheckpointError(f"{path}: the metadata names model {ckpt.meta['model_name']!r} "
+                              f"but holds settings of {settings.model_name!r}")
+    try:
+        kind = check_protocol(settings.eval.protocol, model_module(settings.model_name).KIND,
+                              settings.model_name)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: settings this nprec cannot use ({exc})") from None
+    if ckpt.meta["kind"] != kind:
+        raise CheckpointError(f"{path}: the metadata says {ckpt.meta['kind']} data, but "
+                              f"{settings.model_name} on {settings.eval.protocol} takes {kind}")
+    return ckpt, settings
+
+
+def fit_state_of(ckpt: Checkpoint, path: Path) -> FitState:
+    """The training state a checkpoint records (a `CheckpointError` if it has none)."""
+    d = ckpt.meta.get("fit_state")
+    if d is None:
+        raise CheckpointError(f"{path}: the checkpoint holds no training state")
+    try:
+        state = FitState.from_dict(d)
+        best = state.best
+        consistent = (state.epoch >= 0 and len(state.history) == state.epoch and
+                      all(isinstance(h, dict) for h in state.history) and
+                      (best is None or 1 <= int(best["epoch"]) <= state.epoch))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        consistent = False
+    if not consistent:
+        raise CheckpointError(f"{path}: the training state in the metadata is malformed")
+    return state
+
+
 def build_model(settings: Settings, n_users: int, n_items: int) -> tuple[ModuleType, Any]:
     """The model module and a freshly initialised model (seeded by the run seed)."""
     module = model_module(settings.model_name)
@@ -176,7 +219,10 @@ def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
         if value.shape != current.shape:
             raise CheckpointError(f"{origin}: parameter {name!r} has shape {value.shape}, the "
                                   f"model expects {current.shape}")
-        model.params[name] = value.astype(current.dtype, copy=False)
+        if value.dtype != current.dtype:    # a cast would hide a damaged or foreign file
+            raise CheckpointError(f"{origin}: parameter {name!r} is {value.dtype}, the model "
+                                  f"expects {current.dtype}")
+        model.params[name] = value
     state = {k.removeprefix("state/"): v for k, v in ckpt.arrays.items()
              if k.startswith("state/")}
     if state:
@@ -217,8 +263,9 @@ def train_run(settings: Settings, run_dir: Path, *, progress: bool = True,
             valid = state.history[state.best["epoch"] - 1].get("valid")
         if settings.train.refit and data.valid is not None:
             refit = _refit(settings, run_dir, state.best["epoch"], progress, log)
-            restore_params(model, load_checkpoint(run_dir / "refit" / "best.npz"),
-                           str(run_dir / "refit" / "best.npz"))
+            refit_best = run_dir / "refit" / "best.npz"
+            restore_params(model, load_run_checkpoint(refit_best, settings.model_name)[0],
+                           str(refit_best))
     trained = time.perf_counter()
     test = evaluate(model, data, "test", settings)
     also = {name: evaluate(model, data, "test", settings, protocol=name)
@@ -267,7 +314,7 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
     if resume is not None:
         restore_params(model, resume, str(run_dir / "last.npz"))
         optimizer.load_state_dict(resume.optim)
-        state = FitState.from_dict(resume.meta["fit_state"])
+        state = fit_state_of(resume, run_dir / "last.npz")
     else:
         if pretrained:
             model.load_pretrained(pretrained)
@@ -292,7 +339,7 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
                 evaluate=validate, metric=metric, patience=settings.train.patience,
                 eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
                 state=state, progress=progress, log=log)
-    best = load_checkpoint(run_dir / "best.npz", settings.model_name)
+    best, _ = load_run_checkpoint(run_dir / "best.npz", settings.model_name)
     restore_params(model, best, str(run_dir / "best.npz"))
     return model, state
 
@@ -320,7 +367,7 @@ def _pretrain(module: ModuleType, settings: Settings, run_dir: Path, progress: b
                     log(f"nprec: pre-training stage {name!r} -> {stage_dir}")
                 train_run(stage_settings, stage_dir, progress=progress, log=log)
         results = read_results(stage_dir)
-        params[name] = load_checkpoint(stage_dir / "best.npz").params
+        params[name] = load_run_checkpoint(stage_dir / "best.npz")[0].params
         record[name] = {"dir": str(stage_dir), "model": results["model"],
                         "best": results["best"], "valid": results["valid"],
                         "test": results["test"]}
@@ -401,12 +448,9 @@ def resume_run(run_dir: Path, *, epochs: int | None = None, progress: bool = Tru
         raise ConfigError(f"--resume {run_dir}: the run is complete (results.json exists)")
     if not last.is_file():
         raise CheckpointError(f"--resume {run_dir}: no last.npz to resume from")
-    ckpt = load_checkpoint(last)
-    settings = settings_from_dict(ckpt.meta.get("settings"), str(last))
-    if ckpt.meta.get("fit_state") is None:
-        raise CheckpointError(f"{last}: the checkpoint holds no training state")
+    ckpt, settings = load_run_checkpoint(last)
     if epochs is not None:
-        done = int(ckpt.meta["fit_state"].get("epoch", 0))
+        done = fit_state_of(ckpt, last).epoch
         if epochs < max(done, 1):
             raise ConfigError(f"--epochs {epochs}: the run in {run_dir} has already trained "
                               f"{done} epochs")
@@ -428,18 +472,10 @@ def load_trained(run: str | Path) -> tuple[Settings, Any, Checkpoint]:
         ckpt_path = path / "refit" / "best.npz"      # the final model of a refitted run
     if not ckpt_path.is_file():
         raise CheckpointError(f"{run}: no checkpoint (expected {ckpt_path})")
-    ckpt = load_checkpoint(ckpt_path)
-    settings = settings_from_dict(ckpt.meta.get("settings"), str(ckpt_path))
+    ckpt, settings = load_run_checkpoint(ckpt_path)
     try:
-        n_users, n_items = int(ckpt.meta["n_users"]), int(ckpt.meta["n_items"])
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{ckpt_path}: the checkpoint lacks the data sizes") from None
-    try:
-        _, model = build_model(settings, n_users, n_items)
+        _, model = build_model(settings, ckpt.meta["n_users"], ckpt.meta["n_items"])
     except NprecError as exc:
         raise CheckpointError(f"{ckpt_path}: cannot rebuild the model ({exc})") from None
     restore_params(model, ckpt, str(ckpt_path))
-    for key in ("user_ids", "item_ids"):
-        if key not in ckpt.arrays:
-            raise CheckpointError(f"{ckpt_path}: the checkpoint lacks the raw {key}")
     return settings, model, ckpt
