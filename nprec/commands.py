@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nprec.checkpoint import load_meta
 from nprec.config import option_help
 from nprec.data import describe, detect_format, format_description
 from nprec.data.containers import IdMap
@@ -75,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = existing_run_dir(args.resume, need="")
         return _finish_training(
             lambda: resume_run(run_dir, epochs=args.epochs, progress=progress, log=log),
-            run_dir, created=False)
+            run_dir, created=False, resumed=True)
     if not args.model and args.config:
         from nprec.config import read_toml
 
@@ -102,18 +102,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir, created=not existed)
 
 
-def _finish_training(run, run_dir: Path, created: bool) -> int:
+def _finish_training(run, run_dir: Path, created: bool, resumed: bool = False) -> int:
+    """Run `run()` and print the test metrics; if it fails, say what is left and tidy up.
+
+    `created`: this process created `run_dir`. `resumed`: a `--resume`, whose files this
+    process did not create, so nothing at all is removed.
+    """
     try:
         results = run()
     except KeyboardInterrupt:
-        last = run_dir / "last.npz"
-        where = f"{last} keeps the last completed epoch" if last.exists() else \
-            "nothing was saved"
-        print(f"nprec: interrupted; {where}; continue with: nprec train --resume {run_dir}",
+        print(f"nprec: interrupted; {_after_interrupt(run_dir, created, resumed)}",
               file=sys.stderr)
         return 130
     except (NprecError, MemoryError):
-        _clean_failed_run(run_dir, created)
+        if not resumed and not (run_dir / "best.npz").exists():
+            _clean_failed_run(run_dir, created)     # no trained model: nothing worth keeping
         raise
     print(f"run: {run_dir}")
     protocol = results["protocol"]["name"]
@@ -125,15 +128,49 @@ def _finish_training(run, run_dir: Path, created: bool) -> int:
     return 0
 
 
+def _after_interrupt(run_dir: Path, created: bool, resumed: bool) -> str:
+    """What an interrupted run left, as the rest of the message; a new run that left
+    nothing to resume from is removed, so the same command can start it again."""
+    last = run_dir / "last.npz"
+    resume = f"continue with: nprec train --resume {run_dir}"
+    if last.exists():
+        try:
+            epochs = load_meta(last)["fit_state"]["epoch"]
+        except (NprecError, KeyError, TypeError):
+            return f"{last} keeps the last completed epoch; {resume}"
+        return f"{last} keeps {epochs} trained epoch{'' if epochs == 1 else 's'}; {resume}"
+    if (run_dir / "pretrain").is_dir() and (run_dir / "config.toml").exists():
+        return f"the pre-training done so far is kept in {run_dir / 'pretrain'}; {resume}"
+    if not resumed:
+        _clean_failed_run(run_dir, created)
+    return "nothing was saved; start again with the same command"
+
+
+# The files a run writes into its directory (and into each pre-training stage's).
+_RUN_FILES = ("config.toml", "last.npz", "best.npz", "results.json")
+
+
 def _clean_failed_run(run_dir: Path, created: bool) -> None:
-    """Remove what a run that failed before training wrote, so `--out` can be reused."""
-    if (run_dir / "last.npz").exists() or (run_dir / "best.npz").exists():
+    """Remove what a new run that failed wrote, so its `--out` can be used again.
+
+    Only for a new run (never a --resume): `new_run_dir` accepted an empty or missing
+    directory, so the files nprec writes there are this process's. Anything else found there
+    is left alone, and then the directory too.
+    """
+    stages = sorted((run_dir / "pretrain").glob("*"))       # NeuMF's pre-training runs
+    for folder in [*stages, run_dir / "pretrain"]:
+        _remove_run_files(folder, remove_dir=True)
+    _remove_run_files(run_dir, remove_dir=created)
+
+
+def _remove_run_files(folder: Path, remove_dir: bool) -> None:
+    """Delete the files nprec writes in `folder`; then `folder` itself if asked and empty."""
+    if not folder.is_dir():
         return
-    config = run_dir / "config.toml"
-    if config.exists() and len(list(run_dir.iterdir())) == 1:
-        config.unlink()
-    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    for name in _RUN_FILES:
+        (folder / name).unlink(missing_ok=True)
+    if remove_dir and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 # -- evaluate, recommend, similar --------------------------------------------------------------

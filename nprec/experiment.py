@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from nprec.checkpoint import Checkpoint, check_run_checkpoint, load_checkpoint, save_checkpoint
+from nprec.checkpoint import (
+    Checkpoint,
+    check_run_checkpoint,
+    load_checkpoint,
+    load_meta,
+    save_checkpoint,
+)
 from nprec.config import (
     DataSettings,
     EvalSettings,
@@ -32,7 +38,7 @@ from nprec.config import (
     read_toml,
     to_toml,
 )
-from nprec.errors import CheckpointError, ConfigError, NprecError
+from nprec.errors import CheckpointError, ConfigError, NprecError, TrainingError
 from nprec.evaluation import check_metric, evaluate
 from nprec.models import model_module
 from nprec.optim import SGD, Adagrad, Adam
@@ -229,6 +235,25 @@ def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
         model.load_state_arrays(state)
 
 
+def restore_optimizer(optimizer: Any, model: Any, ckpt: Checkpoint, path: Path) -> None:
+    """Load the optimizer state of a checkpoint: one array like each parameter it updates
+    (same shape and dtype) and a step count."""
+    for key, value in ckpt.optim.items():
+        name = key.partition("/")[2]
+        param = model.params.get(name)
+        if key == "t":
+            fits = value.ndim == 0 and value.dtype.kind in "iu" and value >= 0
+        else:
+            fits = param is not None and (value.shape, value.dtype) == (param.shape, param.dtype)
+        if not fits:
+            raise CheckpointError(f"{path}: the optimizer state {key!r} does not fit the "
+                                  f"model's parameters")
+    try:
+        optimizer.load_state_dict(ckpt.optim)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+
+
 # -- training --------------------------------------------------------------------------------
 
 def _metric(settings: Settings) -> str:
@@ -312,9 +337,11 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
     _, model = build_model(settings, data.n_users, data.n_items)
     optimizer = make_optimizer(settings.model)
     if resume is not None:
-        restore_params(model, resume, str(run_dir / "last.npz"))
-        optimizer.load_state_dict(resume.optim)
-        state = fit_state_of(resume, run_dir / "last.npz")
+        last = run_dir / "last.npz"
+        _check_same_data(resume, data, last)
+        restore_params(model, resume, str(last))
+        restore_optimizer(optimizer, model, resume, last)
+        state = fit_state_of(resume, last)
     else:
         if pretrained:
             model.load_pretrained(pretrained)
@@ -323,25 +350,59 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
                                                           optimizer))
 
     def on_epoch_end(st: FitState, improved: bool) -> None:
-        # best.npz first: last.npz records the best epoch, which must already be on disk.
-        if improved:
-            save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, st))
+        # last.npz first: stopped between the two writes, last.npz holds this very epoch,
+        # from which a resume rewrites best.npz (`_reconcile_best`). The other order could
+        # leave a best.npz of an epoch that no resumable state has reached.
         save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, st,
                                                           optimizer))
+        if improved:
+            save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, st))
 
     validate = None
     if data.valid is not None:
         def validate() -> dict[str, float]:
             return evaluate(model, data, "valid", settings)["metrics"]
 
-    state = fit(model, optimizer, lambda rng: model.batches(data.fit, rng),
-                epochs=settings.train.epochs, seed=settings.train.seed,
-                evaluate=validate, metric=metric, patience=settings.train.patience,
-                eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
-                state=state, progress=progress, log=log)
-    best, _ = load_run_checkpoint(run_dir / "best.npz", settings.model_name)
-    restore_params(model, best, str(run_dir / "best.npz"))
+    try:
+        state = fit(model, optimizer, lambda rng: model.batches(data.fit, rng),
+                    epochs=settings.train.epochs, seed=settings.train.seed,
+                    evaluate=validate, metric=metric, patience=settings.train.patience,
+                    eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
+                    state=state, progress=progress, log=log)
+    except TrainingError as exc:
+        raise TrainingError(_what_is_kept(str(exc), run_dir)) from None
+    best_path = run_dir / "best.npz"
+    best, _ = load_run_checkpoint(best_path, settings.model_name)
+    if state.best is not None and fit_state_of(best, best_path).epoch != state.best["epoch"]:
+        raise CheckpointError(f"{best_path}: does not hold the best epoch "
+                              f"{state.best['epoch']}; was it replaced while training?")
+    restore_params(model, best, str(best_path))
     return model, state
+
+
+# `fit` ends its non-finite-loss message with this claim; only the files can say if it holds.
+_FIT_CLAIM = " (the best checkpoint so far is kept)"
+
+
+def _what_is_kept(message: str, run_dir: Path) -> str:
+    """`fit`'s message, saying truthfully which checkpoint the stopped training left."""
+    best = run_dir / "best.npz"
+    kept = "no best.npz was written"
+    if best.is_file():
+        try:
+            kept = f"{best} of epoch {load_meta(best)['fit_state']['epoch']} is kept"
+        except (NprecError, KeyError, TypeError):
+            kept = f"{best} is kept"
+    return f"{message.removesuffix(_FIT_CLAIM)} ({kept})"
+
+
+def _check_same_data(ckpt: Checkpoint, data: RunData, path: Path) -> None:
+    """A resumed run must read the data it started on: the same raw ids in the same order."""
+    for key in ("user_ids", "item_ids"):
+        saved, now = ckpt.arrays.get(key), getattr(data, key)
+        if saved is None or not np.array_equal(saved, now):
+            raise CheckpointError(f"{path}: the run's data now has other {key} than when it "
+                                  f"started; were its data files changed?")
 
 
 def _pretrain(module: ModuleType, settings: Settings, run_dir: Path, progress: bool,
@@ -441,23 +502,115 @@ def resume_run(run_dir: Path, *, epochs: int | None = None, progress: bool = Tru
     """Continue an interrupted run from its `last.npz` with the run's own settings.
 
     `epochs` raises (or lowers) the run's epoch budget, never below the epochs already
-    trained; the run's config.toml is rewritten to say so.
+    trained; the run's config.toml is rewritten to say so. Nothing is written before the
+    checkpoint is known to be this run's: its settings must be those of config.toml, and
+    best.npz must hold the best epoch that last.npz records.
     """
     last = run_dir / "last.npz"
     if (run_dir / "results.json").is_file():
         raise ConfigError(f"--resume {run_dir}: the run is complete (results.json exists)")
     if not last.is_file():
+        if (run_dir / "pretrain").is_dir() and (run_dir / "config.toml").is_file():
+            return _resume_pretraining(run_dir, epochs, progress, log)
         raise CheckpointError(f"--resume {run_dir}: no last.npz to resume from")
     ckpt, settings = load_run_checkpoint(last)
+    state = fit_state_of(ckpt, last)
+    config = run_dir / "config.toml"
+    if config.is_file():
+        settings = _same_run_settings(settings, _read_run_config(config), last, config)
     if epochs is not None:
-        done = fit_state_of(ckpt, last).epoch
-        if epochs < max(done, 1):
+        if epochs < max(state.epoch, 1):
             raise ConfigError(f"--epochs {epochs}: the run in {run_dir} has already trained "
-                              f"{done} epochs")
+                              f"{state.epoch} epochs")
         settings = dataclasses.replace(
             settings, train=dataclasses.replace(settings.train, epochs=epochs))
-        write_text_atomic(run_dir / "config.toml", to_toml(settings))
+    _reconcile_best(run_dir, ckpt, state, settings)
+    if not config.is_file() or epochs is not None:
+        write_text_atomic(config, to_toml(settings))
     return train_run(settings, run_dir, progress=progress, log=log, resume=ckpt)
+
+
+def _read_run_config(config: Path) -> Settings:
+    """The settings a run directory's config.toml holds (it names its model)."""
+    flat = read_toml(config)
+    model_name = flat.pop("model_name", None)
+    if not isinstance(model_name, str):
+        raise ConfigError(f"{config}: names no model (model_name = ...)")
+    try:
+        defaults = default_settings(model_name)
+    except ConfigError as exc:
+        raise ConfigError(f"{config}: {exc}") from None
+    return apply(defaults, flat, str(config))
+
+
+def _same_run_settings(saved: Settings, config: Settings, path: Path, config_path: Path
+                       ) -> Settings:
+    """The checkpoint's settings, refused unless config.toml says the same.
+
+    Only the epoch budget may differ (an interrupted `--resume --epochs N` rewrote
+    config.toml first); config.toml's budget, the last one asked for, is kept.
+    """
+    if saved.model_name != config.model_name:
+        raise CheckpointError(f"{path}: a checkpoint of model {saved.model_name!r}, but "
+                              f"{config_path} configures {config.model_name!r}; not this "
+                              f"run's checkpoint")
+    ours, theirs = _flat(config.to_dict()), _flat(saved.to_dict())
+    differ = [k for k in ours if k != "train.epochs" and ours[k] != theirs.get(k)]
+    if differ:
+        k = differ[0]
+        raise CheckpointError(f"{path}: its settings differ from {config_path} ({k} = "
+                              f"{theirs.get(k)!r}, not {ours[k]!r}); not this run's checkpoint")
+    return dataclasses.replace(saved, train=dataclasses.replace(
+        saved.train, epochs=config.train.epochs))
+
+
+def _flat(d: dict[str, Any]) -> dict[str, Any]:
+    """{'model': {'factors': 8}, ...} -> {'model.factors': 8, ...}"""
+    return {f"{s}.{k}": v for s, section in d.items() if isinstance(section, dict)
+            for k, v in section.items()}
+
+
+def _reconcile_best(run_dir: Path, last: Checkpoint, state: FitState,
+                    settings: Settings) -> None:
+    """Make best.npz hold the best epoch that last.npz records, or refuse to resume.
+
+    last.npz is written before best.npz (`_train_epochs`), so a run stopped between the
+    two has a best.npz one improvement behind; then the best epoch is last.npz's own epoch,
+    and best.npz is rewritten from it. Any other mismatch cannot come from an interruption
+    (a file copied from elsewhere, say), and resuming would test the wrong model.
+    """
+    best_path = run_dir / "best.npz"
+    wanted = None if state.best is None else int(state.best["epoch"])
+    on_disk = None
+    if best_path.is_file():
+        meta = load_meta(best_path, settings.model_name)
+        on_disk = (meta.get("fit_state") or {}).get("epoch")
+        config = settings_from_dict(meta.get("settings"), str(best_path))
+        _same_run_settings(config, settings, best_path, run_dir / "last.npz")
+    if on_disk == wanted:
+        return
+    if wanted is not None and wanted == state.epoch:
+        save_checkpoint(best_path, Checkpoint(dict(last.meta), params=last.params,
+                                              arrays=last.arrays))
+        return
+    held = "is missing" if on_disk is None else f"holds epoch {on_disk}"
+    raise CheckpointError(f"{best_path}: {held}, but {run_dir / 'last.npz'} (epoch "
+                          f"{state.epoch}) records the best epoch as {wanted}; the two are "
+                          f"not of one run, so it cannot be resumed")
+
+
+def _resume_pretraining(run_dir: Path, epochs: int | None, progress: bool, log: Any
+                        ) -> dict[str, Any]:
+    """Continue a run stopped while pre-training (before its own last.npz existed).
+
+    Its config.toml holds the settings; the finished stages are reused, an interrupted one
+    resumes (`_pretrain`).
+    """
+    settings = _read_run_config(run_dir / "config.toml")
+    if epochs is not None:
+        settings = dataclasses.replace(
+            settings, train=dataclasses.replace(settings.train, epochs=epochs))
+    return train_run(settings, run_dir, progress=progress, log=log)
 
 
 def load_trained(run: str | Path) -> tuple[Settings, Any, Checkpoint]:
