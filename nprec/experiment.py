@@ -348,6 +348,7 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
         state = FitState()
         save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, state,
                                                           optimizer))
+    epoch_lines: list[str] = []
 
     def on_epoch_end(st: FitState, improved: bool) -> None:
         # last.npz first: stopped between the two writes, last.npz holds this very epoch,
@@ -357,6 +358,7 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
                                                           optimizer))
         if improved:
             save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, st))
+        _flush(epoch_lines, log)      # "epoch N ..." shows once epoch N is on disk
 
     validate = None
     if data.valid is not None:
@@ -368,7 +370,7 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
                     epochs=settings.train.epochs, seed=settings.train.seed,
                     evaluate=validate, metric=metric, patience=settings.train.patience,
                     eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
-                    state=state, progress=progress, log=log)
+                    state=state, progress=progress, log=_hold_epoch_lines(epoch_lines, log))
     except TrainingError as exc:
         raise TrainingError(_what_is_kept(str(exc), run_dir)) from None
     best_path = run_dir / "best.npz"
@@ -378,6 +380,28 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
                               f"{state.best['epoch']}; was it replaced while training?")
     restore_params(model, best, str(best_path))
     return model, state
+
+
+def _hold_epoch_lines(held: list[str], log: Any) -> Any:
+    """A log for `fit` that holds back its per-epoch lines until `_flush` (after the save).
+
+    `fit` logs an epoch before calling back to save it; a user who reads "epoch 3" and
+    presses Ctrl-C must find epoch 3 in last.npz.
+    """
+    if log is None:
+        return None
+
+    def hold(line: str) -> None:
+        if line.startswith("epoch "):
+            held.append(line)
+        else:
+            log(line)
+    return hold
+
+
+def _flush(held: list[str], log: Any) -> None:
+    while held:
+        log(held.pop(0))
 
 
 # `fit` ends its non-finite-loss message with this claim; only the files can say if it holds.

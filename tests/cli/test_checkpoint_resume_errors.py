@@ -151,6 +151,18 @@ def test_a_best_npz_that_last_npz_cannot_explain_is_refused(tmp_path, capsys, re
     assert _snapshot(run) == before
 
 
+def test_the_epoch_line_shows_once_the_epoch_is_saved(tmp_path, monkeypatch):
+    # Ctrl-C right after "epoch 2 ..." is printed: epoch 2 must be in last.npz.
+    def interrupt(line: str) -> None:
+        if line.startswith("epoch   2"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "_log", interrupt)
+    out = tmp_path / "cut"
+    assert main(["train", "mf", "--out", str(out), "--epochs", "3", *TINY]) == 130
+    assert _epoch(out / "last.npz") == 2
+
+
 def test_an_interrupted_budget_change_is_kept_by_the_next_resume(tmp_path, monkeypatch):
     # `--resume --epochs 3` stopped before its first epoch: config.toml already says 3, and a
     # plain --resume trains to 3 (what config.toml says), not to the checkpoint's 2.
@@ -313,6 +325,19 @@ def test_an_interrupt_before_any_checkpoint_says_start_again(tmp_path, capsys, m
     assert "--resume" not in err and not out.exists()
     monkeypatch.undo()
     _train(out, "mf", "--epochs", "1")
+
+
+def test_an_interrupt_after_a_checkpoint_names_the_epochs_kept(tmp_path, capsys, monkeypatch):
+    def interrupt(line: str) -> None:
+        if line.startswith("epoch   1"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "_log", interrupt)
+    out = tmp_path / "cut"
+    assert main(["train", "mf", "--out", str(out), "--epochs", "3", *TINY]) == 130
+    err = capsys.readouterr().err
+    assert f"{out / 'last.npz'} keeps 1 trained epoch; continue with: nprec train --resume" \
+        in err
 
 
 def test_an_interrupt_while_pre_training_can_be_resumed(tmp_path, capsys, monkeypatch):
