@@ -22,7 +22,9 @@ import argparse
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from nprec import __version__
 from nprec.errors import ConfigError, NprecError
@@ -187,7 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nprec.memory import keep_freed_memory
 
         keep_freed_memory()            # training and scoring allocate the same arrays again
-        return commands.dispatch(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            status = commands.dispatch(args)
+        # Warnings (NumPy's overflow, say) are shown once the command succeeded; when it
+        # fails, its one error line says what went wrong and they are left out.
+        for w in caught:
+            where = "" if issubclass(w.category, UserWarning) else \
+                f" ({Path(w.filename).name}:{w.lineno})"          # NumPy's: where it arose
+            print(f"nprec: warning: {w.message}{where}", file=sys.stderr)
+        return status
     except NprecError as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"nprec: error: {message}", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -98,6 +99,9 @@ def resolve_settings(model_name: str, *, config_file: str | None = None,
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"{flag}: model {model_name!r} has no option {name!r}")
         settings = apply(settings, {key: value}, f"--{name}")
+    if getattr(module, "FIT_ONCE", False) and (flags or {}).get("train.epochs") is not None:
+        warnings.warn(f"--epochs: {model_name} is fitted once, without epochs; ignored",
+                      stacklevel=2)
     kind = check_protocol(settings.eval.protocol, module.KIND, model_name)
     for name in settings.eval.also:
         if check_protocol(name, module.KIND, model_name) != kind:
@@ -348,7 +352,6 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
         state = FitState()
         save_checkpoint(run_dir / "last.npz", _checkpoint(settings, model, data, state,
                                                           optimizer))
-    epoch_lines: list[str] = []
 
     def on_epoch_end(st: FitState, improved: bool) -> None:
         # last.npz first: stopped between the two writes, last.npz holds this very epoch,
@@ -358,7 +361,6 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
                                                           optimizer))
         if improved:
             save_checkpoint(run_dir / "best.npz", _checkpoint(settings, model, data, st))
-        _flush(epoch_lines, log)      # "epoch N ..." shows once epoch N is on disk
 
     validate = None
     if data.valid is not None:
@@ -370,7 +372,7 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
                     epochs=settings.train.epochs, seed=settings.train.seed,
                     evaluate=validate, metric=metric, patience=settings.train.patience,
                     eval_every=settings.train.eval_every, on_epoch_end=on_epoch_end,
-                    state=state, progress=progress, log=_hold_epoch_lines(epoch_lines, log))
+                    state=state, progress=progress, log=log)
     except TrainingError as exc:
         raise TrainingError(_what_is_kept(str(exc), run_dir)) from None
     best_path = run_dir / "best.npz"
@@ -382,34 +384,8 @@ def _train_epochs(settings: Settings, run_dir: Path, data: RunData, metric: str,
     return model, state
 
 
-def _hold_epoch_lines(held: list[str], log: Any) -> Any:
-    """A log for `fit` that holds back its per-epoch lines until `_flush` (after the save).
-
-    `fit` logs an epoch before calling back to save it; a user who reads "epoch 3" and
-    presses Ctrl-C must find epoch 3 in last.npz.
-    """
-    if log is None:
-        return None
-
-    def hold(line: str) -> None:
-        if line.startswith("epoch "):
-            held.append(line)
-        else:
-            log(line)
-    return hold
-
-
-def _flush(held: list[str], log: Any) -> None:
-    while held:
-        log(held.pop(0))
-
-
-# `fit` ends its non-finite-loss message with this claim; only the files can say if it holds.
-_FIT_CLAIM = " (the best checkpoint so far is kept)"
-
-
 def _what_is_kept(message: str, run_dir: Path) -> str:
-    """`fit`'s message, saying truthfully which checkpoint the stopped training left."""
+    """`fit`'s message, and which checkpoint the stopped training left on disk."""
     best = run_dir / "best.npz"
     kept = "no best.npz was written"
     if best.is_file():
@@ -417,7 +393,7 @@ def _what_is_kept(message: str, run_dir: Path) -> str:
             kept = f"{best} of epoch {load_meta(best)['fit_state']['epoch']} is kept"
         except (NprecError, KeyError, TypeError):
             kept = f"{best} is kept"
-    return f"{message.removesuffix(_FIT_CLAIM)} ({kept})"
+    return f"{message} ({kept})"
 
 
 def _check_same_data(ckpt: Checkpoint, data: RunData, path: Path) -> None:

@@ -153,8 +153,7 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
             loss, cache = model.forward(batch)
             if not np.isfinite(loss):
                 raise TrainingError(f"the training loss became {float(loss)} in epoch {epoch}, "
-                                    f"step {steps + 1}; try a lower learning rate (the best "
-                                    f"checkpoint so far is kept)")
+                                    f"step {steps + 1}; try a lower learning rate")
             grads = model.backward(cache)
             optimizer.step(model.params, grads)
             total += float(loss)
@@ -182,13 +181,15 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
             improved = True
         state.history.append(record)
         state.epoch = epoch
-        if log is not None:
-            log(_epoch_line(record, metric))
         if patience and state.bad_evals >= patience and epoch < epochs:
             state.stopped = (f"no better validation {metric} in {patience} evaluations; "
                              f"best was epoch {state.best['epoch']}")
         if on_epoch_end is not None:
             on_epoch_end(state, improved)
+        if log is not None:
+            # After on_epoch_end (which saves checkpoints): whoever reads "epoch N" and
+            # presses Ctrl-C finds epoch N saved.
+            log(_epoch_line(record, metric))
         if state.stopped:
             if log is not None:
                 log(f"early stop: {state.stopped}")

@@ -152,3 +152,16 @@ def test_results_record_what_the_run_read(ratings_run):
     files = json.loads((run / "results.json").read_text())["data"]["files"]
     assert files[0]["path"] == str(data) and files[0]["bytes"] == data.stat().st_size
     assert len(files[0]["sha256"]) == 64
+
+
+def test_warnings_follow_a_successful_command_and_never_precede_an_error(tmp_path, capsys):
+    # logq = 1e30 overflows the logits: NumPy warns, the loss turns NaN, the run stops.
+    status = main(["train", "gru4rec", "--set", "logq=1e30", "--set", "train.epochs=1",
+                   "--out", str(tmp_path / "o"), *SMALL])
+    one_error_line(capsys, status, "the training loss became nan")
+
+
+def test_epochs_for_a_model_fitted_once_is_a_warning(tmp_path, capsys):
+    assert main(["train", "pop", "--epochs", "3", "--out", str(tmp_path / "o"), *SMALL]) == 0
+    err = capsys.readouterr().err
+    assert err == "nprec: warning: --epochs: pop is fitted once, without epochs; ignored\n"

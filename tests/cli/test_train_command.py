@@ -64,9 +64,10 @@ def test_same_seed_same_results_and_config_repeats_the_run(tmp_path):
 
 
 def _interrupted(tmp_path, monkeypatch, in_epoch: int, epochs: int):
-    """A run of `epochs` epochs stopped by Ctrl-C while epoch `in_epoch` is logged."""
+    """A run of `epochs` epochs stopped by Ctrl-C in epoch `in_epoch`, right after the
+    line of epoch `in_epoch - 1` (shown once that epoch is saved)."""
     def interrupt(line: str) -> None:
-        if line.startswith(f"epoch {in_epoch:3d}"):
+        if line.startswith(f"epoch {in_epoch - 1:3d}"):
             raise KeyboardInterrupt
 
     out = tmp_path / "cut"
@@ -105,7 +106,7 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, monkeypatch, capsys):
     # A run in the background of a script ignores SIGINT; `kill` sends SIGTERM, which must
     # keep last.npz and point at --resume, not kill the process mid-write.
     def terminate_in_epoch_2(line: str) -> None:
-        if line.startswith("epoch   2"):
+        if line.startswith("epoch   1"):             # epoch 1 is saved, epoch 2 begins
             os.kill(os.getpid(), signal.SIGTERM)
 
     out = tmp_path / "killed"

@@ -129,7 +129,7 @@ def test_a_resumed_run_continues_the_annealing_where_it_stopped(tmp_path, monkey
     assert load_checkpoint(full_dir / "last.npz").arrays["state/update_count"][0] == steps
 
     def interrupt_in_epoch_3(line: str) -> None:
-        if line.startswith("epoch   3"):
+        if line.startswith("epoch   2"):             # epoch 2 is saved, epoch 3 begins
             raise KeyboardInterrupt
 
     cut = tmp_path / "cut"
