@@ -68,7 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = [f"--{k}" for k in ("model", "data", "test", "valid", "protocol", "seed",
                                     "k", "config", "params", "factors", "layers", "out")
                  if getattr(args, k, None)] + \
-            (["--set"] if args.set else []) + (["--pretrain"] if args.pretrain else [])
+            (["--set"] if args.set else []) + (["--pretrain"] if args.pretrain else []) + \
+            (["--options"] if args.options else [])
         if given:
             raise ConfigError(f"--resume continues a run with its own settings (only "
                               f"--epochs may change); remove {', '.join(given)}")
