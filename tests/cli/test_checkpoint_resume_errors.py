@@ -87,6 +87,15 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, capsys, other, mes
     assert _snapshot(run) == before                   # best.npz and config.toml untouched
 
 
+def _interrupt_on_line(monkeypatch, text: str) -> None:
+    """Ctrl-C when the command logs a line that holds `text`."""
+    def interrupt(line: str) -> None:
+        if text in line:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "_log", interrupt)
+
+
 # -- the pair last.npz / best.npz ------------------------------------------------------------
 
 def _stop_before_best_of_epoch(monkeypatch, epoch: int) -> None:
@@ -153,11 +162,7 @@ def test_a_best_npz_that_last_npz_cannot_explain_is_refused(tmp_path, capsys, re
 
 def test_the_epoch_line_shows_once_the_epoch_is_saved(tmp_path, monkeypatch):
     # Ctrl-C right after "epoch 2 ..." is printed: epoch 2 must be in last.npz.
-    def interrupt(line: str) -> None:
-        if line.startswith("epoch   2"):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(commands, "_log", interrupt)
+    _interrupt_on_line(monkeypatch, "epoch   2")
     out = tmp_path / "cut"
     assert main(["train", "mf", "--out", str(out), "--epochs", "3", *TINY]) == 130
     assert _epoch(out / "last.npz") == 2
@@ -328,11 +333,7 @@ def test_an_interrupt_before_any_checkpoint_says_start_again(tmp_path, capsys, m
 
 
 def test_an_interrupt_after_a_checkpoint_names_the_epochs_kept(tmp_path, capsys, monkeypatch):
-    def interrupt(line: str) -> None:
-        if line.startswith("epoch   1"):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(commands, "_log", interrupt)
+    _interrupt_on_line(monkeypatch, "epoch   1")
     out = tmp_path / "cut"
     assert main(["train", "mf", "--out", str(out), "--epochs", "3", *TINY]) == 130
     err = capsys.readouterr().err
@@ -342,11 +343,7 @@ def test_an_interrupt_after_a_checkpoint_names_the_epochs_kept(tmp_path, capsys,
 
 def test_an_interrupt_while_pre_training_can_be_resumed(tmp_path, capsys, monkeypatch):
     # NeuMF's run has no last.npz of its own until its pre-training stages are done.
-    def interrupt(line: str) -> None:
-        if "pre-training stage 'mlp'" in line:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(commands, "_log", interrupt)
+    _interrupt_on_line(monkeypatch, "pre-training stage 'mlp'")
     out = tmp_path / "neumf"
     assert main(["train", "neumf", "--out", str(out), "--epochs", "1", "--pretrain",
                  "--protocol", "loo-full", *TINY]) == 130

@@ -10,20 +10,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from read_errors import fails
 
 from nprec.data import read_interactions, read_ncf_negatives, read_sessions
 from nprec.errors import DataError
-
-
-def fails(path, pattern: str, reader=read_interactions, **kwargs) -> str:
-    """Read and expect a one-line DataError that starts with the file name."""
-    with pytest.raises(DataError) as err:
-        reader(path, **kwargs)
-    message = str(err.value)
-    assert "\n" not in message
-    assert message.startswith(str(path)), message
-    assert pattern in message, message
-    return message
 
 
 def test_missing_directory_permission(tmp_path, monkeypatch):

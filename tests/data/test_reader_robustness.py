@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from read_errors import fails
 
 from nprec.cli import main
 from nprec.data import (
@@ -27,17 +28,6 @@ from nprec.data import downloads as dl
 from nprec.errors import DataError
 
 
-def fails(reader, path, pattern: str, **kwargs) -> str:
-    """Read and expect a one-line DataError that starts with the file name."""
-    with pytest.raises(DataError) as err:
-        reader(path, **kwargs)
-    message = str(err.value)
-    assert "\n" not in message
-    assert message.startswith(str(path)), message
-    assert pattern in message, message
-    return message
-
-
 # -- SR-GNN session files ---------------------------------------------------------------------
 @pytest.mark.parametrize("token, problem", [
     ("x", "is not an integer"),
@@ -51,19 +41,19 @@ def fails(reader, path, pattern: str, **kwargs) -> str:
 def test_srgnn_tokens_that_are_not_item_ids(tmp_path, token, problem):
     path = tmp_path / "train_sessions.txt"
     path.write_text(f"1 2 3\n1 2 {token} 4\n5 6\n")        # first line valid: detected srgnn
-    fails(read_sessions, path, f":2: item id {token!r} {problem}")
+    fails(path, f":2: item id {token!r} {problem}", reader=read_sessions)
     test = tmp_path / "test.tsv"
     test.write_text(f"1 {token}\t4\n1\t{token}\n")
-    fails(read_sessions, test, f":1: item id {token!r} {problem}", format="srgnn-test")
+    fails(test, f":1: item id {token!r} {problem}", format="srgnn-test", reader=read_sessions)
 
 
 def test_srgnn_lines_with_tabs_are_another_format(tmp_path):
     path = tmp_path / "sessions.txt"
     path.write_text("1 2 3\n7\t8 9\n")
-    fails(read_sessions, path, ":2: a tab in an SR-GNN session line")
+    fails(path, ":2: a tab in an SR-GNN session line", reader=read_sessions)
     ratings = tmp_path / "u.data"                              # MovieLens ratings
     ratings.write_text("196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
-    fails(read_sessions, ratings, ":1: a tab in an SR-GNN session line", format="srgnn")
+    fails(ratings, ":1: a tab in an SR-GNN session line", format="srgnn", reader=read_sessions)
 
 
 def test_srgnn_ids_are_integers_however_written(tmp_path):
@@ -99,13 +89,13 @@ def _patch_headers(path, offset_local: int, offset_central: int, fmt: str, value
 def test_encrypted_zip_member(tmp_path):
     path = _zip(tmp_path / "ml.zip", [("u.data", RATINGS)])
     _patch_headers(path, 6, 8, "<H", lambda flags: flags | 0x1)   # general purpose bit 0
-    fails(read_interactions, path, "u.data is encrypted")
+    fails(path, "u.data is encrypted", reader=read_interactions)
 
 
 def test_unknown_zip_compression_method(tmp_path):
     path = _zip(tmp_path / "ml.zip", [("u.data", RATINGS)])
     _patch_headers(path, 8, 10, "<H", lambda method: 99)         # WinZip AES
-    fails(read_interactions, path, "u.data is compressed with zip method 99")
+    fails(path, "u.data is compressed with zip method 99", reader=read_interactions)
 
 
 @pytest.mark.parametrize("entries, problem", [
@@ -115,8 +105,8 @@ def test_unknown_zip_compression_method(tmp_path):
 ])
 def test_zip_without_a_data_file(tmp_path, entries, problem):
     path = _zip(tmp_path / "ml.zip", entries)
-    fails(read_interactions, path, f"holds no data file ({problem}")
-    fails(read_sessions, path, "holds no data file")
+    fails(path, f"holds no data file ({problem}", reader=read_interactions)
+    fails(path, "holds no data file", reader=read_sessions)
 
 
 def test_corrupt_lzma_zip_member(tmp_path):
@@ -125,17 +115,17 @@ def test_corrupt_lzma_zip_member(tmp_path):
     for k in range(60, 80):                                      # inside the compressed data
         raw[k] ^= 0x55
     path.write_bytes(bytes(raw))
-    fails(read_interactions, path, "corrupt or truncated zip archive")
+    fails(path, "corrupt or truncated zip archive", reader=read_interactions)
 
 
 # -- timestamps that cannot be dates ----------------------------------------------------------
 def test_timestamps_beyond_any_date_are_refused_with_their_line(tmp_path):
     ratings = tmp_path / "u.data"
     ratings.write_text("1\t2\t3\t881250949\n1\t3\t3\t99999999999999999999999\n")
-    fails(read_interactions, ratings, ":2: timestamp 1e+23 cannot be a date")
+    fails(ratings, ":2: timestamp 1e+23 cannot be a date", reader=read_interactions)
     events = tmp_path / "events.txt"
     events.write_text("SessionId\tItemId\tTime\n1\t2\t5\n1\t3\t-1e30\n")
-    fails(read_sessions, events, ":3: timestamp -1e+30 cannot be a date")
+    fails(events, ":3: timestamp -1e+30 cannot be a date", reader=read_sessions)
     ratings.write_text("1\t2\t3\t881250949\n1\t3\t3\t9000000000000000000\n")  # ns-sized
     data, _ = read_interactions(ratings)
     assert describe(data)["time_range"]["last"].startswith("285198648531-")
@@ -176,7 +166,7 @@ def train(path, tmp_path, *more) -> list[str]:
 
 def test_an_archive_member_is_named_on_the_command_line(tmp_path, capsys):
     path = _zip(tmp_path / "split.zip", [("a/train.tsv", RATINGS), ("a/test.tsv", RATINGS)])
-    message = fails(read_interactions, path, f"name the one to read as {path}:MEMBER")
+    message = fails(path, f"name the one to read as {path}:MEMBER", reader=read_interactions)
     assert f"e.g. {path}:a/train.tsv" in message and "member= in Python" in message
     assert f"name the one to read as {path}:MEMBER" in cli_error(capsys, ["data", "info",
                                                                           str(path)])
@@ -206,8 +196,8 @@ def test_a_file_of_another_kind_says_which_model_or_reader(tmp_path, capsys):
         assert "give the file as --set data.negatives_file=FILE" in message
     csv = tmp_path / "clicks.csv"
     csv.write_text("session,item\n1,2\n")
-    fails(read_interactions, csv, "the file holds sessions (a session column and no user "
-                                  "column), not user-item interactions: train a session")
+    fails(csv, "the file holds sessions (a session column and no user "
+               "column), not user-item interactions: train a session")
 
 
 def test_columns_and_formats_are_named_for_both_audiences(tmp_path, capsys):
@@ -236,7 +226,7 @@ def test_foreign_negatives_file(tmp_path, capsys):
     assert f"{negatives}:3: item 500 is not in the given item vocabulary" in message
     assert "unknown=" not in message and "same data set" in message
     train_data, _ = read_interactions(data)
-    fails(read_ncf_negatives, negatives, ":3: item 500", items=train_data.items)
+    fails(negatives, ":3: item 500", items=train_data.items, reader=read_ncf_negatives)
 
 
 def test_a_stale_download_says_how_to_fetch_again(tmp_path, monkeypatch):
