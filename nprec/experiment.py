@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -221,9 +222,10 @@ def build_model(settings: Settings, n_users: int, n_items: int) -> tuple[ModuleT
 
 
 def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
-    """Copy a checkpoint's parameters into `model`, checking names, shapes and dtypes."""
+    """Copy a checkpoint's parameters into `model`, checking names, shapes and dtypes; the
+    model checks its other arrays itself (`set_params`, `load_state_arrays`)."""
     if hasattr(model, "set_params"):        # a fitted baseline rebuilds itself from arrays
-        model.set_params(ckpt.params)
+        _restore_arrays(model.set_params, ckpt.params, origin)
         return
     if set(ckpt.params) != set(model.params):
         raise CheckpointError(f"{origin}: parameters {sorted(ckpt.params)} do not match the "
@@ -240,7 +242,20 @@ def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
     state = {k.removeprefix("state/"): v for k, v in ckpt.arrays.items()
              if k.startswith("state/")}
     if state:
-        model.load_state_arrays(state)
+        if not hasattr(model, "load_state_arrays"):     # nprec never wrote these
+            raise CheckpointError(f"{origin}: state arrays {sorted(state)} for a model that "
+                                  f"keeps none")
+        _restore_arrays(model.load_state_arrays, state, origin)
+
+
+def _restore_arrays(load: Callable[[dict[str, np.ndarray]], None],
+                    arrays: dict[str, np.ndarray], origin: str) -> None:
+    """`load(arrays)`, its `CheckpointError` (which names the array) prefixed with the file:
+    the model knows what is wrong, only the caller knows where it came from."""
+    try:
+        load(arrays)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{origin}: {exc}") from None
 
 
 def restore_optimizer(optimizer: Any, model: Any, ckpt: Checkpoint, path: Path) -> None:

@@ -41,6 +41,7 @@ from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forwar
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import masked_squared_error_backward, masked_squared_error_forward
 from nprec.models._indices import as_indices
+from nprec.models._state import StoredArrays
 from nprec.models.multdae import xavier_uniform
 from nprec.train import EpochBatches
 
@@ -204,8 +205,7 @@ class Model:
                 "rows_ratings": self._rows.data}
 
     def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
-        if "rows_indptr" in state:
-            n = self.n_users if self.item_based else self.n_items
-            self._rows = sp.csr_array((state["rows_ratings"].astype(self.dtype),
-                                       state["rows_indices"], state["rows_indptr"]),
-                                      shape=(self.n_rows, n))
+        # The rating rows are indexed like the parameters: n_rows rows of n ratings.
+        n = self.n_users if self.item_based else self.n_items
+        self._rows = StoredArrays(state).csr("rows_indptr", "rows_indices", (self.n_rows, n),
+                                             data="rows_ratings", dtype=self.dtype)

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nprec.config import check
-from nprec.errors import CheckpointError
+from nprec.models._state import StoredArrays
 from nprec.models.baselines import EASE, SKNN, VSKNN, ItemKNN, Popularity
 from nprec.models.baselines.sknn import SIMILARITIES
 
@@ -90,24 +90,68 @@ def _csr_arrays(prefix: str, m: sp.sparray) -> dict[str, np.ndarray]:
             f"{prefix}_data": m.data, f"{prefix}_shape": np.array(m.shape)}
 
 
-def _csr_from(prefix: str, p: dict[str, np.ndarray]) -> sp.csr_array:
-    return sp.csr_array((p[f"{prefix}_data"], p[f"{prefix}_indices"], p[f"{prefix}_indptr"]),
-                        shape=tuple(int(x) for x in p[f"{prefix}_shape"]))
+def _csr_from(s: StoredArrays, prefix: str, rows: int | None, cols: int) -> sp.csr_array:
+    """The matrix `_csr_arrays` stored, checked to be (rows, cols) (rows None: any)."""
+    m = s.csr(f"{prefix}_indptr", f"{prefix}_indices", (rows, cols), data=f"{prefix}_data")
+    stored = s.get(f"{prefix}_shape", "iu", (2,))
+    if tuple(int(n) for n in stored) != m.shape:
+        s.refuse(f"{prefix}_shape", f"says {tuple(int(n) for n in stored)}, the arrays make "
+                                    f"a {m.shape} matrix")
+    return m
 
 
-# How each baseline's fitted state becomes arrays and back.
+# How each baseline's fitted state is restored from its arrays, checked against the sizes
+# of the run (n_users is 0 for session data: sessions have no users).
+
+def _load_pop(m: Popularity, s: StoredArrays, n_users: int, n_items: int) -> None:
+    m.support = s.counts("support", n_items)
+
+
+def _load_itemknn(m: ItemKNN, s: StoredArrays, n_users: int, n_items: int) -> None:
+    m.W = _csr_from(s, "W", n_items, n_items)
+    # X has a row per user (score_all indexes it by user), or per session on session data.
+    m.X = _csr_from(s, "X", n_users or None, n_items)
+
+
+def _load_ease(m: EASE, s: StoredArrays, n_users: int, n_items: int) -> None:
+    m.B = s.get("B", "f", (n_items, n_items))
+    m.X = _csr_from(s, "X", n_users, n_items)
+
+
+def _load_sknn(m: SKNN, s: StoredArrays, n_users: int, n_items: int) -> None:
+    """The two halves of the session-kNN index (see `SKNN.fit`): each session's distinct
+    items (sess_ptr, p_item) and each item's sessions, most recent first (item_ptr, p_sess).
+    The Numba kernel reads them without bounds checks, so every index is checked here."""
+    p_item = s.indices("p_item", n_items)                               # (P,)
+    sess_ptr = s.pointers("sess_ptr", None, p_item.size)                # (S + 1,)
+    n_sessions = sess_ptr.size - 1
+    p_sess = s.indices("p_sess", n_sessions, p_item.size)               # (P,)
+    item_ptr = s.pointers("item_ptr", n_items, p_item.size)             # (V + 1,)
+    recency = s.indices("recency", n_sessions, n_sessions)              # (S,)
+    if np.unique(recency).size != n_sessions:
+        s.refuse("recency", "is not a ranking of the sessions (each of 0..S-1 once)")
+    idf_factor = s.get("idf_factor", "f", (n_items,)).astype(np.float64)  # (V,)
+    s.check_increasing_in_rows("p_item", sess_ptr, p_item,
+                               "lists an item twice in a session, or out of order")
+    s.check_increasing_in_rows("p_sess", item_ptr, -recency[p_sess],
+                               "does not list each item's sessions most recent first")
+    # Both halves must hold the same (session, item) pairs, or the neighbours found through
+    # one half would be scored with the other.
+    pairs = np.repeat(np.arange(n_sessions), np.diff(sess_ptr)) * n_items + p_item  # sorted
+    by_item = p_sess * n_items + np.repeat(np.arange(n_items), np.diff(item_ptr))
+    if not np.array_equal(pairs, np.sort(by_item)):
+        s.refuse("p_sess", "and p_item do not index the same (session, item) pairs")
+    m.index = (sess_ptr, p_item, item_ptr, p_sess, recency, idf_factor)
+    m.n_items = n_items
+
+
+# How each baseline's fitted state becomes arrays (saving) and back (loading).
 _SKNN_INDEX = ("sess_ptr", "p_item", "item_ptr", "p_sess", "recency", "idf_factor")
 STATE = {
-    Popularity: (lambda m: {"support": m.support},
-                 lambda m, p: setattr(m, "support", p["support"])),
-    ItemKNN: (lambda m: {**_csr_arrays("W", m.W), **_csr_arrays("X", m.X)},
-              lambda m, p: (setattr(m, "W", _csr_from("W", p)),
-                            setattr(m, "X", _csr_from("X", p)))),
-    EASE: (lambda m: {"B": m.B, **_csr_arrays("X", m.X)},
-           lambda m, p: (setattr(m, "B", p["B"]), setattr(m, "X", _csr_from("X", p)))),
-    SKNN: (lambda m: dict(zip(_SKNN_INDEX, m.index, strict=True)),
-           lambda m, p: (setattr(m, "index", tuple(p[k] for k in _SKNN_INDEX)),
-                         setattr(m, "n_items", int(p["item_ptr"].size - 1)))),
+    Popularity: (lambda m: {"support": m.support}, _load_pop),
+    ItemKNN: (lambda m: {**_csr_arrays("W", m.W), **_csr_arrays("X", m.X)}, _load_itemknn),
+    EASE: (lambda m: {"B": m.B, **_csr_arrays("X", m.X)}, _load_ease),
+    SKNN: (lambda m: dict(zip(_SKNN_INDEX, m.index, strict=True)), _load_sknn),
 }
 
 
@@ -131,11 +175,9 @@ class Fitted:
         return self
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
-        """Restore the fitted state from checkpoint arrays."""
-        try:
-            self._from(self.impl, params)
-        except KeyError as exc:
-            raise CheckpointError(f"{self.name}: checkpoint lacks the array {exc}") from None
+        """Restore the fitted state from checkpoint arrays, each checked against the run's
+        sizes (a `CheckpointError` naming the array that does not fit)."""
+        self._from(self.impl, StoredArrays(params, "param"), self.n_users, self.n_items)
         self.params = dict(params)
 
     def item_similarities(self, item: int) -> np.ndarray | None:

@@ -31,6 +31,7 @@ from nprec.layers.products import rowdot_backward, rowdot_forward
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import squared_error_backward, squared_error_forward
 from nprec.models._indices import as_indices
+from nprec.models._state import StoredArrays
 from nprec.train import EpochBatches
 
 KIND = "ratings"
@@ -161,7 +162,13 @@ class Model:
                 "known_users": self.known_users, "known_items": self.known_items}
 
     def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
-        self.mu = float(state["mu"][0])
-        self.range = (float(state["range"][0]), float(state["range"][1]))
-        self.known_users = state["known_users"].astype(bool)
-        self.known_items = state["known_items"].astype(bool)
+        s = StoredArrays(state)
+        mu = float(s.get("mu", "f", (1,))[0])
+        lo, hi = (float(x) for x in s.get("range", "f", (2,)))
+        # μ is the mean of the training ratings, so it lies in their range; a reversed
+        # range would clip every prediction to one value.
+        if not lo <= mu <= hi:
+            s.refuse("range", f"[{lo}, {hi}] does not hold the mean rating mu = {mu}")
+        self.mu, self.range = mu, (lo, hi)
+        self.known_users = s.get("known_users", "b", (self.n_users,))
+        self.known_items = s.get("known_items", "b", (self.n_items,))

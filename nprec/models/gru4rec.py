@@ -61,6 +61,7 @@ from nprec.kernels.gru4rec import LOSSES, sampled_loss
 from nprec.kernels.gru4rec_step import gru_train_backward, gru_train_forward
 from nprec.layers import RowGrad
 from nprec.models._indices import as_integers
+from nprec.models._state import StoredArrays
 from nprec.models.gru4rec_input import (
     StepInput,
     TrainingSteps,
@@ -334,8 +335,8 @@ class Model:
         return {} if self.support is None else {"support": self.support}
 
     def load_state_arrays(self, d: dict[str, np.ndarray]) -> None:
-        if "support" in d:
-            self.support = np.asarray(d["support"])
+        # One count per item: scoring masks the items whose support is 0.
+        self.support = StoredArrays(d).counts("support", self.n_items)
 
     # -- internals --------------------------------------------------------------------------
     def _layout(self, sessions: Sessions, batch_size: int

@@ -49,6 +49,7 @@ from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_forward,
 )
 from nprec.models._indices import as_fold_in, as_indices
+from nprec.models._state import StoredArrays
 from nprec.samplers import user_batches
 
 KIND = "interactions"
@@ -203,6 +204,7 @@ class FoldInModel:
     scoring a training user by folding in those rows. Subclasses define `score_fold_in`."""
 
     name = "autoencoder"
+    n_users: int
     n_items: int
     dtype: np.dtype
     _train: sp.csr_array | None = None
@@ -232,11 +234,9 @@ class FoldInModel:
         return {"train_indptr": self._train.indptr, "train_indices": self._train.indices}
 
     def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
-        if "train_indptr" in state:
-            indices = state["train_indices"]
-            self._train = sp.csr_array((np.ones(indices.size, dtype=self.dtype), indices,
-                                        state["train_indptr"]),
-                                       shape=(state["train_indptr"].size - 1, self.n_items))
+        # A row per user: score_all folds in row u for user u, so the rows must be n_users.
+        self._train = StoredArrays(state).csr("train_indptr", "train_indices",
+                                              (self.n_users, self.n_items), dtype=self.dtype)
 
 
 class Model(FoldInModel):

@@ -44,6 +44,7 @@ from nprec.losses.multinomial_sparse import (
 )
 from nprec.models import multdae
 from nprec.models._indices import as_fold_in
+from nprec.models._state import StoredArrays
 from nprec.models.multdae import (
     mlp_backward,
     mlp_forward,
@@ -201,5 +202,6 @@ class Model(multdae.Model):
 
     def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
         super().load_state_arrays(state)
-        if "update_count" in state:
-            self.update_count = int(state["update_count"][0])
+        # β of the next update is read off this counter: a negative one would be a negative
+        # KL weight, rewarding the encoder for moving away from the prior.
+        self.update_count = StoredArrays(state).count("update_count")
