@@ -16,7 +16,7 @@ import numpy as np
 
 from nprec.config import Settings
 from nprec.data import Interactions
-from nprec.errors import ConfigError
+from nprec.errors import ConfigError, DataError
 from nprec.metrics.protocols import (
     evaluate_loo_full,
     evaluate_ncf_loo99,
@@ -63,8 +63,21 @@ def evaluate(model: Any, data: RunData, part: str, settings: Settings,
     as a candidate the user never met. `protocol` overrides the run's (for `eval.also`:
     the same leave-one-out split tested with full ranking beside ncf-loo99).
     """
+    try:
+        return _evaluate(model, data, part, settings, protocol or settings.eval.protocol)
+    except DataError as exc:
+        if "no row with a target" not in str(exc):
+            raise
+        files = [f.get("path") for f in data.record.get("files", []) if f.get("path")]
+        source = ", ".join(files) if files else "the synthetic data"
+        raise DataError(f"{source}: the {part} split has no target to evaluate "
+                        f"({protocol or settings.eval.protocol}); every {part} row was "
+                        f"dropped or empty") from None
+
+
+def _evaluate(model: Any, data: RunData, part: str, settings: Settings,
+              protocol: str) -> dict[str, Any]:
     ev = settings.eval
-    protocol = protocol or ev.protocol
     metrics = (tuple(ev.metrics) if protocol == ev.protocol else ()) or METRICS[protocol]
     ks, ties = tuple(ev.k), ev.ties
     target = data.valid if part == "valid" else data.test

@@ -168,3 +168,23 @@ def test_epochs_for_a_model_fitted_once_is_a_warning(tmp_path, capsys):
     assert main(["train", "pop", "--epochs", "3", "--out", str(tmp_path / "o"), *SMALL]) == 0
     err = capsys.readouterr().err
     assert err == "nprec: warning: --epochs: pop is fitted once, without epochs; ignored\n"
+
+
+def test_a_split_without_targets_names_the_data():
+    import numpy as np
+
+    from nprec.data.containers import Sessions
+    from nprec.errors import DataError
+    from nprec.evaluation import evaluate
+    from nprec.experiment import build_model, default_settings
+    from nprec.run_data import RunData
+
+    settings = default_settings("gru4rec")
+    train = Sessions.from_lists([[0, 1, 2], [1, 2, 3]], 4)
+    test = Sessions.from_lists([[1], [2]], 4)            # one click each: nothing to predict
+    _, model = build_model(settings, 0, 4)
+    model.batches(train, np.random.default_rng(0))
+    data = RunData("sessions", "next-item", train, train, None, test, np.zeros(0),
+                   np.arange(4), record={"files": [{"path": "x/train.txt"}]})
+    with pytest.raises(DataError, match="^x/train.txt: the test split has no target"):
+        evaluate(model, data, "test", settings)
