@@ -241,6 +241,12 @@ def restore_params(model: Any, ckpt: Checkpoint, origin: str) -> None:
         model.params[name] = value
     state = {k.removeprefix("state/"): v for k, v in ckpt.arrays.items()
              if k.startswith("state/")}
+    trained = (ckpt.meta.get("fit_state") or {}).get("epoch", 0)
+    if not state and hasattr(model, "load_state_arrays") and trained:
+        # A model with state (GRU4Rec's supports, the autoencoders' training rows, biased
+        # MF's mean) cannot score without it; only the checkpoint written before the first
+        # epoch may lack it.
+        raise CheckpointError(f"{origin}: holds none of the model's state arrays (state/...)")
     if state:
         if not hasattr(model, "load_state_arrays"):     # nprec never wrote these
             raise CheckpointError(f"{origin}: state arrays {sorted(state)} for a model that "

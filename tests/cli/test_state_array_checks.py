@@ -214,6 +214,16 @@ FORGED = [
 ]
 
 
+def _drop_all_state(arrays):
+    for key in [k for k in arrays if k.startswith("array/state/")]:
+        del arrays[key]
+
+
+FORGED += [_forged(model, QUERIES[model][0], _drop_all_state,
+                   "holds none of the model's state arrays")
+           for model in ("gru4rec", "multdae", "multvae", "cdae", "autorec", "biasedmf")]
+
+
 @pytest.mark.parametrize("model, query, change, message", FORGED)
 def test_forged_state_arrays_are_one_line_errors(tmp_path, capsys, trained, model, query,
                                                  change, message):
