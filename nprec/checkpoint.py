@@ -23,9 +23,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
+import scipy.sparse as sp
 
 from nprec import __version__
 from nprec.errors import CheckpointError
@@ -179,7 +180,7 @@ def check_run_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
                 _check_numbers(path, f"{prefix}/{name}", value)
 
 
-def _refuse(path: str | Path, problem: str) -> None:
+def _refuse(path: str | Path, problem: str) -> NoReturn:
     raise CheckpointError(f"{path}: {problem}")
 
 
@@ -199,19 +200,15 @@ def _check_ids(ckpt: Checkpoint, path: str | Path, key: str, n: int | None) -> N
 
 def _check_train_matrix(ckpt: Checkpoint, path: str | Path, n_users: int, n_items: int) -> None:
     """The training rows (CSR indptr, indices) that `recommend --user` masks as seen."""
-    indptr, indices = ckpt.arrays.get("train_indptr"), ckpt.arrays.get("train_indices")
-    if indptr is None or indices is None:
+    if "train_indptr" not in ckpt.arrays or "train_indices" not in ckpt.arrays:
         _refuse(path, "the checkpoint lacks the training matrix (train_indptr, train_indices)")
-    for name, a in (("train_indptr", indptr), ("train_indices", indices)):
-        if a.ndim != 1 or a.dtype.kind not in "iu":
-            _refuse(path, f"{name} must be a 1-D integer array")
-    if indptr.size != n_users + 1:
-        _refuse(path, f"train_indptr has {indptr.size} entries for {n_users} users "
-                      f"(expected {n_users + 1})")
-    if indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
-        _refuse(path, "train_indptr is not a valid row pointer into train_indices")
-    if indices.size and (indices.min() < 0 or indices.max() >= n_items):
-        _refuse(path, f"train_indices holds item indices outside 0..{n_items - 1}")
+    stored = StoredArrays(ckpt.arrays, "array")
+    try:
+        nnz = stored.get("train_indices", "iu", (None,)).size
+        stored.pointers("train_indptr", n_users, nnz)
+        stored.indices("train_indices", n_items)
+    except CheckpointError as exc:
+        _refuse(path, str(exc))
 
 
 def _check_numbers(path: str | Path, name: str, value: np.ndarray) -> None:
@@ -220,3 +217,111 @@ def _check_numbers(path: str | Path, name: str, value: np.ndarray) -> None:
         _refuse(path, f"{name} holds {value.dtype} values, not numbers")
     if value.dtype.kind == "f" and not np.isfinite(value).all():
         _refuse(path, f"{name} holds NaN or infinite values")
+
+
+# -- checked arrays: what a model restores from a checkpoint -------------------------------
+#
+# `check_run_checkpoint` makes sure every stored number is a finite number; what it cannot
+# know is what each array means to its model. An array of the wrong length, an index past
+# the end of a table or a row pointer that runs backwards would otherwise surface as a
+# traceback the first time the model scores, as a Numba kernel reading out of bounds, or as
+# a silently wrong ranking. So each model's `load_state_arrays` (a baseline's `set_params`)
+# takes its arrays through `StoredArrays`, which checks them against the sizes the model was
+# built with and refuses a bad one with a `CheckpointError` naming the array;
+# `restore_params` adds the file's name.
+
+# What the dtype kinds a caller asks for are called in a message.
+_KINDS = {"f": "floats", "iu": "integers", "b": "booleans", "iuf": "numbers"}
+
+
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    """A shape as messages show it: (40,), (40, 40), or (n,) for a free length."""
+    dims = ["n" if n is None else str(n) for n in shape]
+    return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})"
+
+
+class StoredArrays:
+    """The arrays a model restores, each handed out only once checked.
+
+    Args:
+        arrays: {name: array} as stored (without the checkpoint's group prefix).
+        group:  the checkpoint group they came from ("state" or "param"), for messages.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], group: str = "state") -> None:
+        self.arrays, self.group = arrays, group
+
+    def refuse(self, name: str, problem: str) -> NoReturn:
+        raise CheckpointError(f"{self.group}/{name} {problem}")
+
+    def get(self, name: str, kinds: str, shape: tuple[int | None, ...]) -> np.ndarray:
+        """The array `name`: of a dtype kind in `kinds` ("f", "iu", "b", "iuf") and of
+        `shape` (None: any length along that axis)."""
+        a = self.arrays.get(name)
+        if a is None:
+            raise CheckpointError(f"the checkpoint lacks {self.group}/{name}")
+        if a.dtype.kind not in kinds:
+            self.refuse(name, f"holds {a.dtype} values, not {_KINDS.get(kinds, kinds)}")
+        if a.ndim != len(shape) or any(n is not None and n != m
+                                       for n, m in zip(shape, a.shape, strict=True)):
+            self.refuse(name, f"has shape {a.shape}, the model expects {_shape_text(shape)}")
+        return a
+
+    def indices(self, name: str, n: int, length: int | None = None) -> np.ndarray:
+        """A 1-D integer array of positions in [0, n) (int64): they index a table of n."""
+        a = self.get(name, "iu", (length,))
+        if a.size and (a.min() < 0 or a.max() >= n):
+            self.refuse(name, f"holds indices outside 0..{n - 1}")
+        return a.astype(np.int64)
+
+    def pointers(self, name: str, n_rows: int | None, total: int) -> np.ndarray:
+        """A CSR row pointer (n_rows + 1,) into `total` entries (int64): row r is entries
+        pointer[r]:pointer[r + 1], so it starts at 0, never decreases and ends at total."""
+        # As int64 first: the differences of an unsigned array would wrap around, never < 0.
+        a = self.get(name, "iu", (None if n_rows is None else n_rows + 1,)).astype(np.int64)
+        if a.size == 0 or a[0] != 0 or a[-1] != total or np.any(np.diff(a) < 0):
+            self.refuse(name, f"is not a valid row pointer (from 0, never decreasing, to "
+                              f"{total})")
+        return a
+
+    def counts(self, name: str, n: int) -> np.ndarray:
+        """(n,) non-negative numbers: one count (support, clicks) per item."""
+        a = self.get(name, "iuf", (n,))
+        if np.any(a < 0):
+            self.refuse(name, "holds negative counts")
+        return a
+
+    def count(self, name: str) -> int:
+        """A counter stored as a (1,) integer array: a whole number >= 0."""
+        a = self.get(name, "iu", (1,))
+        if a[0] < 0:
+            self.refuse(name, f"is a negative count ({a[0]})")
+        return int(a[0])
+
+    def csr(self, indptr: str, indices: str, shape: tuple[int | None, int], *,
+            data: str | None = None, dtype: np.dtype = np.float32) -> sp.csr_array:
+        """The sparse matrix of the arrays `indptr`, `indices` and `data` (ones if None).
+
+        shape: (rows, columns), rows None for any number. Each row must list its columns
+        once, in increasing order (scipy's canonical form, which nprec writes): a column
+        listed twice would count twice in every product.
+        """
+        nnz = self.get(indices, "iu", (None,)).size
+        ptr = self.pointers(indptr, shape[0], nnz)
+        idx = self.indices(indices, shape[1])
+        self.check_increasing_in_rows(indices, ptr, idx,
+                                      "lists a column twice in a row, or out of order")
+        values = (np.ones(idx.size, dtype=dtype) if data is None
+                  else self.get(data, "f", (idx.size,)).astype(dtype, copy=False))
+        return sp.csr_array((values, idx, ptr), shape=(ptr.size - 1, shape[1]))
+
+    def check_increasing_in_rows(self, name: str, indptr: np.ndarray, keys: np.ndarray,
+                                 problem: str) -> None:
+        """Refuse `name` with `problem` unless keys strictly increase within each row of
+        `indptr` (a checked row pointer into keys)."""
+        rising = np.diff(keys) > 0                                      # (n - 1,)
+        # A new row may start lower: the step into the first entry of a row is not compared.
+        starts = indptr[(indptr >= 1) & (indptr < keys.size)]
+        rising[starts - 1] = True
+        if not rising.all():
+            self.refuse(name, problem)

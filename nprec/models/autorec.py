@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from nprec.checkpoint import StoredArrays
 from nprec.config import check
 from nprec.data.containers import Interactions
 from nprec.layers import dense_backward, dense_forward, sigmoid_backward, sigmoid_forward
@@ -41,7 +42,6 @@ from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forwar
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import masked_squared_error_backward, masked_squared_error_forward
 from nprec.models._indices import as_indices
-from nprec.models._state import StoredArrays
 from nprec.models.multdae import xavier_uniform
 from nprec.train import EpochBatches
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nprec.checkpoint import StoredArrays
 from nprec.config import check
-from nprec.models._state import StoredArrays
 from nprec.models.baselines import EASE, SKNN, VSKNN, ItemKNN, Popularity
 from nprec.models.baselines.sknn import SIMILARITIES
 

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nprec.checkpoint import StoredArrays
 from nprec.config import check
 from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
@@ -31,7 +32,6 @@ from nprec.layers.products import rowdot_backward, rowdot_forward
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import squared_error_backward, squared_error_forward
 from nprec.models._indices import as_indices
-from nprec.models._state import StoredArrays
 from nprec.train import EpochBatches
 
 KIND = "ratings"

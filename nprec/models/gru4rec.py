@@ -54,6 +54,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nprec.checkpoint import StoredArrays
 from nprec.config import check
 from nprec.data.containers import Sessions
 from nprec.errors import DataError
@@ -61,7 +62,6 @@ from nprec.kernels.gru4rec import LOSSES, sampled_loss
 from nprec.kernels.gru4rec_step import gru_train_backward, gru_train_forward
 from nprec.layers import RowGrad
 from nprec.models._indices import as_integers
-from nprec.models._state import StoredArrays
 from nprec.models.gru4rec_input import (
     StepInput,
     TrainingSteps,

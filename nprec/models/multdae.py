@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from nprec.checkpoint import StoredArrays
 from nprec.config import check
 from nprec.data.containers import Interactions
 from nprec.kernels.autoencoders import normalize_and_drop
@@ -49,7 +50,6 @@ from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_forward,
 )
 from nprec.models._indices import as_fold_in, as_indices
-from nprec.models._state import StoredArrays
 from nprec.samplers import user_batches
 
 KIND = "interactions"

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from nprec.checkpoint import StoredArrays
 from nprec.config import check
 from nprec.layers import dropout_mask, reparam_backward, reparam_forward
 from nprec.layers.products import concat_forward
@@ -44,7 +45,6 @@ from nprec.losses.multinomial_sparse import (
 )
 from nprec.models import multdae
 from nprec.models._indices import as_fold_in
-from nprec.models._state import StoredArrays
 from nprec.models.multdae import (
     mlp_backward,
     mlp_forward,
