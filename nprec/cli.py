@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nprec import __version__
+from nprec.config import largest_int, whole_number
 from nprec.errors import ConfigError, NprecError
 
 
@@ -43,22 +44,19 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{command}: {message}" if command else message)
 
 
-def _whole_number(largest: int):
-    """An argparse type: ASCII digits only (not '1_0', ' 1' or other scripts' digits), at
-    most `largest`."""
+def _whole_number(flag: str):
+    """An argparse type: `config.whole_number`, bounded as the setting the flag sets."""
     def parse(text: str) -> int:
-        if not (text.isascii() and text.lstrip("-").isdigit()):
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-        value = int(text)
-        if abs(value) > largest:
-            raise argparse.ArgumentTypeError(f"{text} is too large (at most {largest})")
-        return value
+        try:
+            return whole_number(text, largest_int(flag))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     parse.__name__ = "whole number"
     return parse
 
 
-_COUNT = _whole_number(2**31 - 1)           # epochs, factors, k
-_SEED = _whole_number(2**63 - 1)
+_COUNT = _whole_number("count")             # epochs, factors, k
+_SEED = _whole_number("seed")
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sys
 import types
 import typing
@@ -184,12 +185,25 @@ def _split_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _bounded(value: int, key: str) -> int:
+def largest_int(key: str) -> int:
     """Integer settings are sizes and counts (below 2^31) or seeds (below 2^63): a larger
     value is a typo, and would overflow in the compiled kernels."""
-    largest = 2**63 - 1 if key.endswith("seed") else 2**31 - 1
+    return 2**63 - 1 if key.endswith("seed") else 2**31 - 1
+
+
+def whole_number(text: str, largest: int) -> int:
+    """An integer written in ASCII digits with an optional sign, at most `largest` in size;
+    a ValueError saying why otherwise (Python's int() would also read '1_0' or other
+    scripts' digits)."""
+    text = text.strip()
+    if re.fullmatch(r"[+-]?[0-9]+", text) is None:
+        raise ValueError(f"expected an integer, got {text!r}")
+    return _at_most(int(text), largest)
+
+
+def _at_most(value: int, largest: int) -> int:
     if abs(value) > largest:
-        raise ConfigError(f"{key}: {value} is too large (at most {largest})")
+        raise ValueError(f"{value} is too large (at most {largest})")
     return value
 
 
@@ -203,9 +217,10 @@ def _parse_scalar(text: str, tp: type, key: str) -> Any:
             return False
         raise ConfigError(f"{key}: expected true or false, got {text!r}")
     if tp is int:
-        if not (text.isascii() and text.lstrip("+-").isdigit()):
-            raise ConfigError(f"{key}: expected an integer, got {text!r}")
-        return _bounded(int(text), key)
+        try:
+            return whole_number(text, largest_int(key))
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
     if tp is float:
         try:
             value = float(text)
@@ -251,7 +266,10 @@ def convert(value: Any, tp: Any, key: str) -> Any:
     if inner is bool and isinstance(value, bool):
         return value
     if inner is int and isinstance(value, int) and not isinstance(value, bool):
-        return _bounded(value, key)
+        try:
+            return _at_most(value, largest_int(key))
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
     if inner is str and isinstance(value, str):
         return value
     if inner is str and isinstance(value, int) and not isinstance(value, bool):

@@ -159,7 +159,7 @@ def test_unknown_option_from_the_shell_is_one_line_and_status_2(tmp_path):
     (["train", "mf", "--protocol", "next-item"], "needs sessions data"),
     (["train", "mf", "--layers", "8,4"], "--layers: model 'mf' has no option 'layers'"),
     (["train", "mf", "--set", "eval.metric=mrr@20"], "eval.metric: 'mrr@20' is not computed"),
-    (["train", "mf", "--epochs", "x"], "expected a whole number, got 'x'"),
+    (["train", "mf", "--epochs", "x"], "expected an integer, got 'x'"),
     (["train"], "name a MODEL"),
     (["train", "--resume", "/nonexistent/run"], "no such run directory"),
     (["train", "gru4rec", "--params", "layers=16//8"], "model.layers: empty element"),
