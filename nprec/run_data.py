@@ -20,6 +20,7 @@ Every step is recorded in `record` for results.json.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from nprec.data import (
     synthetic_interactions,
     synthetic_sessions,
 )
+from nprec.data.files import sha256_file, split_member
 from nprec.data.vocab import lookup
 from nprec.errors import ConfigError, DataError
 from nprec.metrics.protocols import NCF_NEGATIVES, check_negatives_left
@@ -154,19 +156,10 @@ def _check_files_given(settings: Settings) -> None:
 
 def file_fingerprint(path: str) -> dict[str, Any]:
     """{'bytes': size, 'sha256': digest} of a data file (of the archive for 'a.zip:member')."""
-    import hashlib
-    from pathlib import Path
-
-    file = Path(path)
-    if not file.is_file() and ":" in path:
-        file = Path(path.rsplit(":", 1)[0])
+    file = Path(split_member(path)[0])
     if not file.is_file():
         return {}
-    digest = hashlib.sha256()
-    with file.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": file.stat().st_size, "sha256": digest.hexdigest()}
+    return {"bytes": file.stat().st_size, "sha256": sha256_file(file)}
 
 
 def check_same_files(trained: list[dict[str, Any]], now: list[dict[str, Any]]) -> None:

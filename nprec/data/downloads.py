@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from nprec.data.files import PathLike
+from nprec.data.files import PathLike, sha256_file
 from nprec.errors import DataError
 
 
@@ -50,14 +50,6 @@ def cache_dir(path: PathLike | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "nprec"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download(name: str, cache: PathLike | None = None, *, force: bool = False,
              progress: bool = True, timeout: float = 60.0) -> Path:
     """Download a MovieLens archive (ml-100k, ml-1m, ml-20m) once and return its path.
@@ -78,7 +70,7 @@ def download(name: str, cache: PathLike | None = None, *, force: bool = False,
     folder = cache_dir(cache)
     target = folder / f"{name}.zip"
     if target.exists() and not force:
-        if _sha256(target) == archive.sha256:
+        if sha256_file(target) == archive.sha256:
             return target
         raise DataError(f"{target}: the cached file does not match {name}'s SHA-256; delete "
                         f"it to download it again (or pass force=True in Python)")

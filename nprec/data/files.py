@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import lzma
 import os
 import zipfile
@@ -69,13 +70,22 @@ def _compression(raw: bytes) -> str | None:
     return None
 
 
-def _split_member(name: str) -> tuple[str, str | None]:
+def split_member(name: str) -> tuple[str, str | None]:
     """(archive, member) of `archive.zip:member`, the command line's way to name a member
     (`member=` in Python); a name that exists as a file as it is is never split."""
     archive, colon, inner = name.rpartition(":")
     if colon and inner and not os.path.exists(name) and os.path.isfile(archive):
         return archive, inner
     return name, None
+
+
+def sha256_file(path: PathLike) -> str:
+    """The SHA-256 hex digest of a file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _pick_member(archive: zipfile.ZipFile, member: str | None, name: str) -> str:
@@ -156,7 +166,7 @@ def load_text(path: PathLike | Text, member: str | None = None) -> Text:
         return path
     name = os.fspath(path)
     if member is None:
-        name, member = _split_member(name)
+        name, member = split_member(name)
     p = Path(name)
     try:
         raw = p.read_bytes()
