@@ -14,7 +14,7 @@ from nprec.checkpoint import load_meta
 from nprec.config import option_help
 from nprec.data import describe, detect_format, format_description
 from nprec.data.containers import IdMap
-from nprec.errors import ConfigError, NprecError, UnknownIdError
+from nprec.errors import CheckpointError, ConfigError, NprecError, UnknownIdError
 from nprec.models import MODELS, model_module
 from nprec.report import compare_runs, format_table, plot_run
 from nprec.runs import existing_run_dir, new_run_dir
@@ -217,13 +217,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _check_trained_on(run: Path, files: list[dict[str, Any]]) -> None:
     """The data read now must be the data the run was trained on (same SHA-256): a relative
     path read from another directory, or a file edited since, would be scored silently."""
-    import json
-
     from nprec.run_data import check_same_files
+    from nprec.runs import read_results
 
     try:
-        trained = json.loads((run / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        trained = read_results(run)
+    except CheckpointError:
         return                                      # a bare checkpoint: nothing to compare
     record = trained.get("data") if isinstance(trained, dict) else None
     if isinstance(record, dict) and isinstance(record.get("files"), list):

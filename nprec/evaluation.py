@@ -23,6 +23,7 @@ from nprec.metrics.protocols import (
     evaluate_next_item,
     evaluate_strong_generalization,
 )
+from nprec.metrics.ranking import NoTargetsError
 from nprec.run_data import RunData, data_seed
 
 METRICS = {"loo-full": ("hit", "ndcg"), "ncf-loo99": ("hit", "ndcg"),
@@ -65,9 +66,7 @@ def evaluate(model: Any, data: RunData, part: str, settings: Settings,
     """
     try:
         return _evaluate(model, data, part, settings, protocol or settings.eval.protocol)
-    except DataError as exc:
-        if "no row with a target" not in str(exc):
-            raise
+    except NoTargetsError:
         files = [f.get("path") for f in data.record.get("files", []) if f.get("path")]
         source = ", ".join(files) if files else "the synthetic data"
         raise DataError(f"{source}: the {part} split has no target to evaluate "

@@ -20,10 +20,7 @@ def _numbers(x: Any) -> bool:
 
 def _results(path: Path) -> dict[str, Any]:
     """A run's results.json, checked to have the shape `compare` and `plot` read."""
-    try:
-        res = read_results(path)
-    except UnicodeDecodeError:
-        raise CheckpointError(f"{path / 'results.json'}: not UTF-8 text") from None
+    res = read_results(path)
     def history() -> Any:
         return res.get("history") or []
 

@@ -91,7 +91,7 @@ def read_results(run_dir: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{run_dir}: no results.json (not a run directory?)") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:            # ValueError: not JSON, or not UTF-8
         raise CheckpointError(f"{path}: unreadable results file ({exc})") from None
 
 

@@ -122,6 +122,10 @@ def _check_settings(ks, metrics, ties) -> tuple[tuple[int, ...], tuple[str, ...]
     return ks, metrics
 
 
+class NoTargetsError(DataError):
+    """Nothing to average: no evaluated row had a target (the caller knows which data)."""
+
+
 class RankingEvaluator:
     """Accumulates ranking metrics over batches of score rows; the means come from `result`.
 
@@ -219,7 +223,8 @@ class RankingEvaluator:
         ties = self.ties if ties is None else ties
         _check_settings(self.ks, self.metrics, ties)
         if self._rows == 0:
-            raise DataError("evaluator: no row with a target was added, nothing to average")
+            raise NoTargetsError("evaluator: no row with a target was added, nothing to "
+                                 "average")
         means = self._sums[POLICIES.index(ties)] / self._rows            # (7, K)
         out = {}
         for name in self.metrics:
