@@ -405,7 +405,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        # JSON's string escapes are TOML's (\\, \", \n, \uXXXX for control characters);
+        # JSON's string escapes are TOML's (\\, \", \n, \u0001 for a control character);
         # TOML also wants DEL escaped, so that a path with any character reads back.
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):

@@ -105,11 +105,7 @@ def resolve_settings(model_name: str, *, config_file: str | None = None,
                       stacklevel=2)
     kind = check_protocol(settings.eval.protocol, module.KIND, model_name)
     for name in settings.eval.also:
-        try:
-            also_kind = check_protocol(name, module.KIND, model_name)
-        except ConfigError as exc:
-            raise ConfigError(str(exc).replace("eval.protocol:", "eval.also:", 1)) from None
-        if also_kind != kind:
+        if check_protocol(name, module.KIND, model_name, "eval.also") != kind:
             raise ConfigError(f"eval.also: {name!r} needs other data than "
                               f"{settings.eval.protocol!r}")
         if not same_split(name, settings.eval.protocol):

@@ -111,15 +111,17 @@ def same_split(a: str, b: str) -> bool:
     return a == b or (a in loo and b in loo)
 
 
-def check_protocol(protocol: str, kind: str | tuple[str, ...], model_name: str) -> str:
-    """The data kind of `protocol`; a `ConfigError` unless the model takes that kind."""
+def check_protocol(protocol: str, kind: str | tuple[str, ...], model_name: str,
+                   key: str = "eval.protocol") -> str:
+    """The data kind of `protocol`; a `ConfigError` (naming the setting `key`) unless the
+    model takes that kind."""
     if protocol not in PROTOCOLS:
-        raise ConfigError(f"eval.protocol: unknown protocol {protocol!r} "
+        raise ConfigError(f"{key}: unknown protocol {protocol!r} "
                           f"(protocols: {', '.join(PROTOCOLS)})")
     kinds = (kind,) if isinstance(kind, str) else tuple(kind)
     if PROTOCOLS[protocol] not in kinds:
         fitting = [p for p, k in PROTOCOLS.items() if k in kinds]
-        raise ConfigError(f"eval.protocol: {protocol!r} needs {PROTOCOLS[protocol]} data; "
+        raise ConfigError(f"{key}: {protocol!r} needs {PROTOCOLS[protocol]} data; "
                           f"model {model_name!r} takes {' or '.join(kinds)} "
                           f"(protocols: {', '.join(fitting)})")
     return PROTOCOLS[protocol]
