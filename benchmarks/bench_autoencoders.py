@@ -11,7 +11,8 @@ per epoch, then the throughput of the dense products.
    seed 0), batch 500, Adam lr 1e-3, float32, the same thread count for BLAS, Numba and
    PyTorch. Epochs alternate between the two so both see the same machine load (each after
    an untimed pause, benchmarks/_settle.py); the median
-   epoch of `--rounds` is reported, in wall-clock and in process CPU seconds. The PyTorch
+   epoch of `--rounds` is reported, in wall-clock and in process CPU seconds, and the median
+   of the rounds' own ratios (the paired ratio, benchmarks/_result.py). The PyTorch
    twin is written as its users write it (the common port of the official notebook,
    younggyoseo/vae-cf-pytorch): the batch densified with `.toarray()`, `F.normalize`,
    `F.dropout`, `nn.Linear` layers, `log_softmax`, `torch.optim.Adam`.
@@ -37,7 +38,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import scipy.sparse as sp
-from _result import print_result
+from _result import paired_ratio, print_result
 from _settle import settle
 
 from nprec.data import binarize, k_core, read_interactions, strong_generalization
@@ -176,8 +177,10 @@ def _clock():
     return time.perf_counter(), time.process_time()
 
 
-def time_epochs(train, name: str, rounds: int) -> dict[str, tuple[float, float]]:
-    """Alternate whole epochs of nprec and the twin; median wall and CPU seconds."""
+def time_epochs(train, name: str, rounds: int
+                ) -> tuple[dict[str, tuple[float, float]], dict[str, list[float]]]:
+    """Alternate whole epochs of nprec and the twin: each side's median wall and CPU seconds,
+    and each side's wall seconds round by round."""
     vae = name == "multvae"
     model = _model(name, train.n_items, np.float32)
     optimizer = Adam(1e-3)
@@ -214,14 +217,16 @@ def time_epochs(train, name: str, rounds: int) -> dict[str, tuple[float, float]]
                 times[side].append((w1 - w0, c1 - c0))
     med = {s: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v))
            for s, v in times.items()}
-    per = ", ".join(f"{w:.2f}" for w, _ in times["nprec"]) + " | " + \
-        ", ".join(f"{w:.2f}" for w, _ in times["torch"])
+    walls = {s: [w for w, _ in v] for s, v in times.items()}
+    per = ", ".join(f"{w:.2f}" for w in walls["nprec"]) + " | " + \
+        ", ".join(f"{w:.2f}" for w in walls["torch"])
     print(f"{name} epoch ({-(-train.n_users // 500)} batches of 500 users, V={train.n_items}): "
           f"nprec {med['nprec'][0]:.2f} s ({med['nprec'][1]:.2f} CPU s), PyTorch "
           f"{med['torch'][0]:.2f} s ({med['torch'][1]:.2f} CPU s); ratio nprec/PyTorch "
           f"{med['nprec'][0] / med['torch'][0]:.2f} wall, "
-          f"{med['nprec'][1] / med['torch'][1]:.2f} CPU   [wall per epoch: {per}]")
-    return med
+          f"{med['nprec'][1] / med['torch'][1]:.2f} CPU, paired by round "
+          f"{paired_ratio(walls['nprec'], walls['torch']):.2f} wall   [wall per epoch: {per}]")
+    return med, walls
 
 
 def _best(fn, reps: int = 7) -> float:
@@ -293,11 +298,11 @@ def main() -> None:
     train = load_train(Path(args.data))
     print(f"ML-1M training users: {train.n_users}, items {train.n_items}, "
           f"interactions {train.nnz}")
-    medians = {name: time_epochs(train, name, args.rounds) for name in args.models.split(",")}
+    timed = {name: time_epochs(train, name, args.rounds) for name in args.models.split(",")}
     data = Path(args.data).name.removesuffix(".gz").removesuffix(".tsv")
-    for name, med in medians.items():
+    for name, (med, walls) in timed.items():
         print_result(NAMES[name], data, args.threads, med["nprec"][0], "torch-twin",
-                     med["torch"][0], "wall")
+                     med["torch"][0], "wall", rounds=(walls["nprec"], walls["torch"]))
     throughput(train)
 
 

@@ -144,7 +144,7 @@ def floor_narm(n_batches: int, n_rounds: int) -> None:
     one = np.zeros(1, dtype=np.int64)
     rounds = []
     for _ in range(n_rounds):
-        epochs = bench_narm.time_side_by_side(sessions, n_batches, time.perf_counter)
+        epochs, _ = bench_narm.time_side_by_side(sessions, n_batches, time.perf_counter)
         passes = (median_ms(lambda: softmax_ce_rows(S.copy(), targets, 1.0 / B))
                   - median_ms(lambda: S.copy())
                   + median_ms(lambda: adam_rows(E, m, v, one, G, 1e-3, 0.9, 0.999, 1e-8, 5)))
@@ -179,7 +179,7 @@ def floor_multvae(n_rounds: int) -> None:
     for _ in range(n_rounds):
         # The twin's step is its epoch over the number of batches (the last one, smaller,
         # counted as a full one on both sides).
-        med = ba.time_epochs(train, "multvae", rounds=2)
+        med, _ = ba.time_epochs(train, "multvae", rounds=2)
         passes = (median_ms(lambda: softmax_ce_rows(S.copy(), targets, 1.0 / B))
                   - median_ms(lambda: S.copy())
                   + median_ms(lambda: adam_rows(P, m, v, one, G, 1e-3, 0.9, 0.999, 1e-8, 5)))

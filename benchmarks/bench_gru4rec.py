@@ -21,10 +21,12 @@
      official  the official code (`hidasib/GRU4Rec_PyTorch_Official`, gru4rec_pytorch.py)
                when `--official PATH` points to a checkout of it; it runs its own `fit` (its
                own iterator and sample cache; its per-epoch time is the one it prints).
-   Reported: median wall and CPU seconds per epoch, events per second, and each PyTorch
-   run's times divided by nprec's. On a shared, loaded machine wall time swells with the
-   load while CPU time (of a single-threaded run) does not; with several threads, CPU time
-   also counts threads spinning while they wait, so compare wall times then. `--steps N`
+   Reported: median wall and CPU seconds per epoch, events per second, each PyTorch
+   run's times divided by nprec's, and with two epochs or more the paired ratio (the median
+   over epochs of the ratio inside each epoch's round, benchmarks/_result.py). On a shared,
+   loaded machine wall time swells with the load while CPU time (of a single-threaded run)
+   does not; with several threads, CPU time also counts threads spinning while they wait,
+   so compare wall times then. `--steps N`
    times N steps per epoch instead of whole epochs and scales to the epoch's step count
    (the official code cannot be cut short: it always runs whole epochs).
 
@@ -51,7 +53,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from _result import print_result
+from _result import paired_ratio, print_result
 from _settle import settle
 
 from nprec.config import convert
@@ -386,8 +388,11 @@ def run_speed(args) -> None:
     if "nprec" in med:
         for name, other in (("twin", "torch-twin"), ("official", "official")):
             if name in med:
+                walls = ([t[0] for t in times["nprec"]], [t[0] for t in times[name]])
+                if args.epochs >= 2:
+                    print(f"  nprec / {name}, paired by epoch: {paired_ratio(*walls):.2f}")
                 print_result(f"GRU4Rec({cfg.loss})", args.data, args.threads, med["nprec"][0],
-                             other, med[name][0], "wall")
+                             other, med[name][0], "wall", rounds=walls)
 
 
 def main() -> None:

@@ -20,7 +20,8 @@
      port: scores = c (E Bᵀ)ᵀ, the order of the common PyTorch port
            (Wang-Shuo/Neural-Attentive-Session-Based-Recommendation-PyTorch), ~4x the work.
    Seconds per epoch are the mean seconds per batch times the epoch's batch count
-   (`--batches 0` times a whole epoch).
+   (`--batches 0` times a whole epoch). The paired ratio is the median over the blocks of
+   each block's ratio (benchmarks/_result.py).
 
 After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
 pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from _result import print_result
+from _result import paired_ratio, print_result
 from _settle import settle
 
 from nprec.data.containers import Sessions
@@ -156,9 +157,10 @@ def check_against_twin() -> None:
         sys.exit("check FAILED: nprec and the PyTorch twin disagree")
 
 
-def time_side_by_side(sessions: Sessions, n_batches: int, clock,
-                      block: int = 5) -> dict[str, float]:
-    """Seconds per epoch of nprec and the two twins (module docstring), batches alternating."""
+def time_side_by_side(sessions: Sessions, n_batches: int, clock, block: int = 5
+                      ) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Seconds per epoch of nprec and the two twins (module docstring), batches alternating
+    in blocks; and each side's seconds block by block (the rounds of the paired ratio)."""
     cfg = narm.Config()
     model = narm.Model(cfg, 0, sessions.n_items, rng=np.random.default_rng(0))
     epoch = model.batches(sessions, np.random.default_rng(1))
@@ -171,6 +173,7 @@ def time_side_by_side(sessions: Sessions, n_batches: int, clock,
         twins[order] = (twin, torch.optim.Adam(twin.parameters(), lr=cfg.learning_rate))
     opt = Adam(cfg.learning_rate)
     times = {"nprec": [], "torch same": [], "torch port": []}
+    blocks = {name: [] for name in times}
 
     def step_nprec(b):
         loss, cache = model.forward(b)
@@ -207,6 +210,8 @@ def time_side_by_side(sessions: Sessions, n_batches: int, clock,
                 step_torch(b, order)
                 times[f"torch {order}"].append(clock() - t0)
         done += len(chunk)
+        for name, ts in times.items():
+            blocks[name].append(sum(ts[-len(chunk):]))
     print(f"speed: {done} training batches of {total} per epoch (B = {cfg.batch_size}, "
           f"V = {sessions.n_items}), {torch.get_num_threads()} threads, float32, "
           f"{'CPU' if clock is time.process_time else 'wall'} time")
@@ -216,8 +221,9 @@ def time_side_by_side(sessions: Sessions, n_batches: int, clock,
     for name, ts in times.items():
         mean = np.mean(ts)
         print(f"  {name:11s} {1e3 * mean:8.1f} ms/batch  {mean * total:8.1f} s/epoch"
-              + ("" if name == "nprec" else f"   nprec / {name} = {ours / mean:.2f}"))
-    return {name: float(np.mean(ts)) * total for name, ts in times.items()}
+              + ("" if name == "nprec" else f"   nprec / {name} = {ours / mean:.2f}, "
+                 f"paired by block {paired_ratio(blocks['nprec'], blocks[name]):.2f}"))
+    return {name: float(np.mean(ts)) * total for name, ts in times.items()}, blocks
 
 
 def main() -> None:
@@ -246,9 +252,10 @@ def main() -> None:
         check_against_twin()
     name = args.data if (args.data == "synthetic" or (DATA / args.data).is_dir()) else "synthetic"
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    epochs = time_side_by_side(load_sessions(name), args.batches, clock)
+    epochs, blocks = time_side_by_side(load_sessions(name), args.batches, clock)
     for key, other in (("torch same", "torch-twin-same"), ("torch port", "torch-twin-port")):
-        print_result("NARM", name, args.threads, epochs["nprec"], other, epochs[key], args.clock)
+        print_result("NARM", name, args.threads, epochs["nprec"], other, epochs[key], args.clock,
+                     rounds=(blocks["nprec"], blocks[key]))
 
 
 if __name__ == "__main__":

@@ -172,9 +172,10 @@ def check_against_twins() -> None:
     torch.set_default_dtype(torch.float32)
 
 
-def time_side_by_side(train, kinds: list[str], steps: int, clock,
-                      block: int = 200) -> dict[str, tuple[float, float]]:
-    """Seconds per epoch of nprec and the PyTorch twin, blocks of steps alternating."""
+def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 200
+                      ) -> dict[str, tuple[float, float, list[float], list[float]]]:
+    """Seconds per epoch of nprec and the PyTorch twin, blocks of steps alternating, and
+    each side's seconds block by block (the rounds of the paired ratio)."""
     epochs = {}
     print(f"\n{'model':6s} {'steps':>6s} {'nprec s/epoch':>14s} {'torch s/epoch':>14s} "
           f"{'ratio':>6s} {'nprec ex/s':>11s} {'torch ex/s':>11s}")
@@ -189,7 +190,7 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock,
         loss_fn = torch.nn.BCEWithLogitsLoss()
         batches = list(model.batches(train, np.random.default_rng(1)))
         n = len(batches) if steps <= 0 else min(steps, len(batches))
-        spent = {"nprec": 0.0, "torch": 0.0}
+        blocks = {"nprec": [], "torch": []}
         for start in range(0, n, block):
             chunk = batches[start:min(start + block, n)]
             settle()
@@ -197,7 +198,7 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock,
             for batch in chunk:
                 _, cache = model.forward(batch)
                 opt.step(model.params, model.backward(cache))
-            spent["nprec"] += clock() - t0
+            blocks["nprec"].append(clock() - t0)
             settle()
             t0 = clock()
             for users, items, labels in chunk:
@@ -206,13 +207,13 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock,
                                torch.from_numpy(labels))
                 loss.backward()
                 t_opt.step()
-            spent["torch"] += clock() - t0
+            blocks["torch"].append(clock() - t0)
         scale = len(batches) / n
         examples = sum(b[0].size for b in batches)
-        ours, theirs = spent["nprec"] * scale, spent["torch"] * scale
+        ours, theirs = sum(blocks["nprec"]) * scale, sum(blocks["torch"]) * scale
         print(f"{kind:6s} {n:6d} {ours:14.1f} {theirs:14.1f} {ours / theirs:6.2f} "
               f"{examples / ours:11.0f} {examples / theirs:11.0f}", flush=True)
-        epochs[kind] = (ours, theirs)
+        epochs[kind] = (ours, theirs, blocks["nprec"], blocks["torch"])
     return epochs
 
 
@@ -248,8 +249,9 @@ def main() -> None:
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     epochs = time_side_by_side(train, args.models.split(","), args.steps, clock)
     data = "synthetic" if args.data == "synthetic" else "/".join(Path(args.data).parts[-2:])
-    for kind, (ours, theirs) in epochs.items():
-        print_result(NAMES[kind], data, args.threads, ours, "torch-twin", theirs, args.clock)
+    for kind, (ours, theirs, our_blocks, their_blocks) in epochs.items():
+        print_result(NAMES[kind], data, args.threads, ours, "torch-twin", theirs, args.clock,
+                     rounds=(our_blocks, their_blocks))
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def load() -> str:
 
 
 COLUMNS = ("benchmark", "model", "data", "threads", "nprec s/epoch", "compared with",
-           "its s/epoch", "ratio", "clock")
+           "its s/epoch", "ratio", "paired ratio (rounds)", "clock")
+NUMERIC = ("threads", "nprec s/epoch", "its s/epoch", "ratio", "paired ratio (rounds)")
 
 
 def _number(text: str) -> str:
@@ -121,21 +122,30 @@ def _number(text: str) -> str:
     return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
+def _paired(row: dict[str, str]) -> str:
+    """The paired ratio with its number of rounds, or '-' when the run had one round."""
+    if "ratio_paired" not in row:
+        return "-"
+    return f"{_number(row['ratio_paired'])} ({row.get('rounds', '?')})"
+
+
 def results_table(results: list[tuple[str, dict[str, str]]]) -> list[str]:
     """Markdown lines of the table of (benchmark name, parsed RESULT line) pairs."""
     if not results:
         return ["No model benchmark has reported a timing yet.", ""]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(
-        "---:" if c in ("threads", "nprec s/epoch", "its s/epoch", "ratio") else "---"
+        "---:" if c in NUMERIC else "---"
         for c in COLUMNS) + "|"]
     for name, r in results:
         get = r.get
         cells = [name, get("model", "?"), get("data", "?"), get("threads", "?"),
                  _number(get("nprec_s", "?")), get("other", "?"), _number(get("other_s", "?")),
-                 _number(get("ratio", "?")), get("clock", "?")]
+                 _number(get("ratio", "?")), _paired(r), get("clock", "?")]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return lines + ["", "ratio = nprec's seconds per epoch / the other's (below 1: nprec is "
-                    "faster); each row's two figures come from the same run, alternating.", ""]
+                    "faster); each row's two figures come from the same run, alternating. "
+                    "paired ratio = the median over the run's rounds of the ratio inside "
+                    "each round (benchmarks/_result.py); none for a single round.", ""]
 
 
 def old_sections(text: str, names: list[str]) -> dict[str, list[str]]:
