@@ -35,6 +35,47 @@ def _as_id_array(ids: np.ndarray | None, n: int, what: str) -> np.ndarray:
     raise DataError(f"{what}: raw ids must be integers or strings, got {ids.dtype}")
 
 
+def check_kind(data, kinds: tuple[type, ...], what: str, name: str = "data") -> None:
+    """A DataError unless `data` is one of the containers `kinds` (Interactions, Sessions)."""
+    if not isinstance(data, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise DataError(f"{what}: {name} must be {names}, got {type(data).__name__}")
+
+
+def _as_positions(values, dtype: type, what: str) -> np.ndarray:
+    """Dense indices as `dtype`; a DataError for floats or booleans (a cast would truncate 2.7
+    to 2, or turn a mask into positions 0 and 1)."""
+    a = np.asarray(values)
+    if a.size and a.dtype.kind not in "iu":
+        raise DataError(f"{what} must be integers, got {a.dtype}")
+    return a.astype(dtype, copy=False)
+
+
+def _check_positions(a: np.ndarray, n: int, what: str) -> np.ndarray:
+    """`a` (positions) checked to lie in [0, n): NumPy would take -1 from the end."""
+    if a.size and (a.min() < 0 or a.max() >= n):
+        bad = int(a.min()) if a.min() < 0 else int(a.max())
+        raise UnknownIdError(f"{what}: position {bad} is outside [0, {n})")
+    return a
+
+
+def _as_mask(keep, n: int, what: str) -> np.ndarray:
+    """A (n,) boolean mask; integers are refused (positions would be read as True/False)."""
+    keep = np.asarray(keep)
+    if keep.dtype != bool:
+        raise DataError(f"{what}: keep must be a boolean mask, got {keep.dtype}")
+    if keep.shape != (n,):
+        raise DataError(f"{what}: keep has shape {keep.shape}, expected ({n},)")
+    return keep
+
+
+def _position(i, n: int, what: str) -> int:
+    """One position in [0, n) (a row or a session)."""
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+        raise DataError(f"{what}: expected an integer position, got {i!r}")
+    return int(_check_positions(np.asarray(i), n, what))
+
+
 class IdMap:
     """Raw id <-> dense index, both ways; lookups of unknown ids raise `UnknownIdError`."""
 
@@ -104,8 +145,8 @@ class Interactions:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        self.indptr = np.asarray(self.indptr, dtype=np.int64)
-        self.indices = np.asarray(self.indices, dtype=np.int32)
+        self.indptr = _as_positions(self.indptr, np.int64, "Interactions: indptr")
+        self.indices = _as_positions(self.indices, np.int32, "Interactions: indices")
         self.n_items = int(self.n_items)
         nnz = self.indices.size
         if self.indptr.ndim != 1 or self.indptr.size < 1 or self.indptr[0] != 0 \
@@ -142,10 +183,14 @@ class Interactions:
         Entries are sorted by (user, item); a repeated (user, item) pair is a `DataError`
         (readers decide how to merge repeats before calling this).
         """
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
+        users = _as_positions(users, np.int64, "Interactions: users")
+        items = _as_positions(items, np.int64, "Interactions: items")
         if users.shape != items.shape or users.ndim != 1:
             raise DataError("Interactions: users and items must be 1-d arrays of equal length")
+        for name, arr in (("ratings", ratings), ("times", times), ("positions", positions)):
+            if arr is not None and np.shape(arr) != users.shape:
+                raise DataError(f"Interactions: {name} has shape {np.shape(arr)}, expected "
+                                f"{users.shape} like users and items")
         if users.size and (users.min() < 0 or users.max() >= n_users):
             raise DataError(f"Interactions: user index outside [0, {n_users})")
         order = np.lexsort((items, users))                              # (nnz,)
@@ -193,6 +238,7 @@ class Interactions:
 
     def row(self, u: int) -> np.ndarray:
         """Item indices of user u (sorted)."""
+        u = _position(u, self.n_users, "Interactions.row: u")
         return self.indices[self.indptr[u]:self.indptr[u + 1]]
 
     def row_lengths(self) -> np.ndarray:
@@ -236,7 +282,8 @@ class Interactions:
 
     def select_users(self, users: np.ndarray) -> Interactions:
         """A new `Interactions` holding only the given rows (in the given order)."""
-        users = np.asarray(users, dtype=np.int64)
+        users = _check_positions(_as_positions(users, np.int64, "select_users: users"),
+                                 self.n_users, "select_users: users")
         lengths = self.row_lengths()[users]
         indptr = np.zeros(users.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
@@ -252,9 +299,7 @@ class Interactions:
     def select_entries(self, keep: np.ndarray) -> Interactions:
         """A new `Interactions` with the same users and items holding only the entries where
         the (nnz,) boolean mask `keep` is True (rows may become empty)."""
-        keep = np.asarray(keep, dtype=bool)
-        if keep.shape != (self.nnz,):
-            raise ValueError(f"keep has shape {keep.shape}, expected ({self.nnz},)")
+        keep = _as_mask(keep, self.nnz, "select_entries")
         kept_before = np.concatenate([[0], np.cumsum(keep)])            # (nnz + 1,)
         indptr = kept_before[self.indptr]                               # (U + 1,)
         return Interactions(indptr, self.indices[keep], self.n_items,
@@ -291,8 +336,8 @@ class Sessions:
     _item_map: IdMap | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.offsets = np.asarray(self.offsets, dtype=np.int64)
-        self.items = np.asarray(self.items, dtype=np.int32)
+        self.offsets = _as_positions(self.offsets, np.int64, "Sessions: offsets")
+        self.items = _as_positions(self.items, np.int32, "Sessions: items")
         self.n_items = int(self.n_items)
         n = self.items.size
         if self.offsets.ndim != 1 or self.offsets.size < 1 or self.offsets[0] != 0 \
@@ -316,8 +361,8 @@ class Sessions:
         lengths = np.array([len(s) for s in sessions], dtype=np.int64)
         offsets = np.zeros(len(sessions) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        items = np.fromiter((i for s in sessions for i in s), dtype=np.int64,
-                            count=int(offsets[-1]))
+        items = np.array([i for s in sessions for i in s])
+        items = _as_positions(items, np.int64, "Sessions.from_lists: items")
         if n_items is None:
             n_items = int(items.max()) + 1 if items.size else 0
         return cls(offsets, items, n_items, **kwargs)
@@ -336,6 +381,7 @@ class Sessions:
 
     def session(self, s: int) -> np.ndarray:
         """Item indices of session s, in click order."""
+        s = _position(s, self.n_sessions, "Sessions.session: s")
         return self.items[self.offsets[s]:self.offsets[s + 1]]
 
     def start_times(self) -> np.ndarray:
@@ -361,7 +407,8 @@ class Sessions:
 
     def select(self, sessions: np.ndarray) -> Sessions:
         """A new `Sessions` holding the given sessions in the given order."""
-        sessions = np.asarray(sessions, dtype=np.int64)
+        sessions = _check_positions(_as_positions(sessions, np.int64, "select: sessions"),
+                                    self.n_sessions, "select: sessions")
         lengths = self.lengths()[sessions]
         offsets = np.zeros(sessions.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -374,9 +421,7 @@ class Sessions:
     def select_events(self, keep: np.ndarray) -> Sessions:
         """A new `Sessions` with the same sessions holding only the events where the (N,)
         boolean mask `keep` is True (sessions may become empty)."""
-        keep = np.asarray(keep, dtype=bool)
-        if keep.shape != (self.n_events,):
-            raise ValueError(f"keep has shape {keep.shape}, expected ({self.n_events},)")
+        keep = _as_mask(keep, self.n_events, "select_events")
         kept_before = np.concatenate([[0], np.cumsum(keep)])            # (N + 1,)
         offsets = kept_before[self.offsets]                             # (S + 1,)
         return Sessions(offsets, self.items[keep], self.n_items,

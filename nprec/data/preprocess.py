@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nprec.data.containers import Interactions, Sessions
+from nprec.data.containers import Interactions, Sessions, check_kind
 from nprec.errors import DataError
 
 Data = Interactions | Sessions
@@ -48,6 +48,7 @@ def compact(data: Data) -> tuple[Data, dict]:
 
     Raw ids are kept; the order of the remaining users, items and sessions is unchanged.
     """
+    check_kind(data, (Interactions, Sessions), "compact")
     before = sizes(data)
     out = (_compact_interactions(data) if isinstance(data, Interactions)
            else _compact_sessions(data))
@@ -60,8 +61,12 @@ def binarize(data: Interactions, min_rating: float) -> tuple[Interactions, dict]
     `min_rating=4` on MovieLens is the usual "positive" rule (Liang et al. 2018 keep ratings
     > 3.5, the same on half-star data). The ratings are dropped (implicit data).
     """
+    check_kind(data, (Interactions,), "binarize")
     if data.ratings is None:
         raise DataError("binarize: the data has no ratings (already implicit)")
+    if not np.isfinite(min_rating):
+        # Every comparison with NaN is False: all entries would be dropped.
+        raise DataError(f"binarize: min_rating must be a finite number, got {min_rating}")
     before = sizes(data)
     kept = data.select_entries(data.ratings >= min_rating)
     kept.ratings = None
@@ -77,6 +82,11 @@ def k_core(data: Interactions, k: int | None = None, *, min_user: int | None = N
 
     `k` sets both thresholds; `min_user`/`min_item` override it for one side.
     """
+    check_kind(data, (Interactions,), "k_core")
+    for name, value in (("k", k), ("min_user", min_user), ("min_item", min_item)):
+        # A threshold of 2.5 filters like 3 but would be recorded as 2.
+        if value is not None and not (0 <= value < np.inf and int(value) == value):
+            raise DataError(f"k_core: {name} must be a whole number >= 0, got {value}")
     min_user = min_user if min_user is not None else (k or 1)
     min_item = min_item if min_item is not None else (k or 1)
     before = sizes(data)
@@ -100,6 +110,7 @@ def dedupe_consecutive(sessions: Sessions) -> tuple[Sessions, dict]:
     The GRU4Rec 2023 preprocessing does this for Yoochoose/Diginetica; RSC15 in the 2016
     paper does not (results of the two are not comparable).
     """
+    check_kind(sessions, (Sessions,), "dedupe_consecutive", "sessions")
     before = sizes(sessions)
     items = sessions.items
     repeat = np.zeros(items.size, dtype=bool)
@@ -119,6 +130,10 @@ def filter_sessions(sessions: Sessions, *, min_length: int = 2, min_support: int
     events, then sessions that became shorter than `min_length`. `until_stable=True`
     repeats the two filters until nothing changes (the GRU4Rec 2023 preprocessing).
     """
+    check_kind(sessions, (Sessions,), "filter_sessions", "sessions")
+    for name, value in (("min_length", min_length), ("min_support", min_support)):
+        if not (0 <= value < np.inf and int(value) == value):
+            raise DataError(f"filter_sessions: {name} must be a whole number >= 0, got {value}")
     before = sizes(sessions)
     rounds = 0
     while True:
@@ -143,6 +158,7 @@ def extend_items(data: Data, item_ids: np.ndarray) -> Data:
     Used after reading a test file with `unknown='extend'`: the training container is
     re-pointed at the test file's extended vocabulary, so both share one index space.
     """
+    check_kind(data, (Interactions, Sessions), "extend_items")
     item_ids = np.asarray(item_ids)
     n = data.n_items
     if item_ids.size < n or not np.array_equal(item_ids[:n].astype(str),

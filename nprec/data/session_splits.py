@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nprec.data.containers import Sessions
+from nprec.data.containers import Sessions, check_kind
 from nprec.data.splits import Split
 from nprec.errors import DataError
 
@@ -39,6 +39,8 @@ def _test_mask(sessions: Sessions, days: float | None, fraction: float | None
         if sessions.times is None:
             raise DataError("session_time_split: days= needs timestamps; these sessions have "
                             "none (use fraction= : line order is time order)")
+        if not 0 < days < np.inf:
+            raise DataError(f"session_time_split: days must be a positive number, got {days}")
         ends = _end_times(sessions)
         cut = float(ends.max()) - days * DAY
         return ends >= cut, {"cut": cut}
@@ -99,6 +101,7 @@ def session_time_split(sessions: Sessions, *, days: float | None = None,
     Returns:
         a `Split` of `Sessions`, all over `train`'s item vocabulary.
     """
+    check_kind(sessions, (Sessions,), "session_time_split", "sessions")
     train, test, known, rule = _split_once(sessions, days, fraction, min_length,
                                            "training and test")
     record = {"protocol": "session-time", "days": days, "fraction": fraction,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nprec.data.containers import Interactions, Sessions
+from nprec.data.containers import Interactions, Sessions, check_kind
 from nprec.errors import DataError
 
 Rng = np.random.Generator | int | None
@@ -108,7 +108,10 @@ def leave_one_out(data: Interactions, *, test: Interactions | None = None,
             DataError (leakage).
         validation: carve `train_tr`/`valid` from `train`.
     """
+    check_kind(data, (Interactions,), "leave_one_out")
     given = test is not None
+    if given:
+        check_kind(test, (Interactions,), "leave_one_out", "test")
     if not given:
         latest = _latest_per_user(data)
         train, test = data.select_entries(~latest), data.select_entries(latest)
@@ -152,6 +155,9 @@ def _time_cut(data: Interactions, cut: float | None, fraction: float | None) -> 
     if (cut is None) == (fraction is None):
         raise DataError("time_split: give exactly one of cut= and fraction=")
     if cut is not None:
+        # A NaN or infinite cut puts every entry on one side: an empty part, silently.
+        if not np.isfinite(cut):
+            raise DataError(f"time_split: cut must be a finite time, got {cut}")
         return float(cut)
     if not 0.0 < fraction < 1.0:
         raise DataError(f"time_split: fraction must be in (0, 1), got {fraction}")
@@ -177,6 +183,7 @@ def time_split(data: Interactions, *, cut: float | None = None,
         drop_unseen: remove test (and validation) entries of users or items without
             training entries; the counts are recorded.
     """
+    check_kind(data, (Interactions,), "time_split")
     at = _time_cut(data, cut, fraction)
     record = {"protocol": "global-time", "cut": at, "fraction": fraction}
     train, test = _split_at(data, at)
@@ -232,6 +239,7 @@ def ratio_split(data: Interactions, test_fraction: float = 0.2, *, rng: Rng = No
     """
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"ratio_split: test_fraction must be in (0, 1), got {test_fraction}")
+    check_kind(data, (Interactions,), "ratio_split")
     rng = as_generator(rng)
     held = random_holdout_mask(data, test_fraction, rng, per_user)
     train, test = data.select_entries(~held), data.select_entries(held)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nprec.data.containers import Interactions
+from nprec.data.containers import Interactions, check_kind
 from nprec.data.splits import Rng, as_generator, random_holdout_mask
 from nprec.errors import DataError
 
@@ -70,6 +70,10 @@ def strong_generalization(data: Interactions, n_heldout: int | float, *, rng: Rn
         held_out_fraction: share of a held-out user's entries to evaluate (0.2).
         min_items: users with fewer entries keep them all in fold-in.
     """
+    check_kind(data, (Interactions,), "strong_generalization")
+    if isinstance(n_heldout, float) and not 0 < n_heldout < 1:
+        raise DataError(f"strong_generalization: n_heldout must be a number of users or a "
+                        f"fraction in (0, 1), got {n_heldout}")
     rng = as_generator(rng)
     U = data.n_users
     n = int(round(n_heldout * U)) if isinstance(n_heldout, float) else int(n_heldout)
