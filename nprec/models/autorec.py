@@ -37,11 +37,12 @@ import scipy.sparse as sp
 from nprec.checkpoint import StoredArrays
 from nprec.config import check
 from nprec.data.containers import Interactions
+from nprec.errors import ConfigError
 from nprec.layers import dense_backward, dense_forward, sigmoid_backward, sigmoid_forward
 from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import masked_squared_error_backward, masked_squared_error_forward
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_pairs, check_train
 from nprec.models.multdae import xavier_uniform
 from nprec.train import EpochBatches
 
@@ -123,6 +124,7 @@ class Model:
 
     def batches(self, train: Interactions, rng: np.random.Generator) -> EpochBatches:
         """One epoch: the rows with at least one rating, shuffled, in batches of row ids."""
+        check_train(train, self.n_users, self.n_items, "autorec: batches")
         self._remember(train)
         rated = np.flatnonzero(np.diff(self._rows.indptr) > 0)          # (n_rated,)
         return EpochBatches((rng.permutation(rated),), self.config.batch_size)
@@ -171,10 +173,9 @@ class Model:
         I-AutoRec reconstructs each distinct item's rating vector once and reads the users'
         entries; a user or item without a training rating gets `default_rating`.
         """
-        users = as_indices(users, self.n_users, "predict: users")
-        items = as_indices(items, self.n_items, "predict: items")
+        users, items = as_pairs(users, items, self.n_users, self.n_items)
         if self._rows is None:
-            raise ValueError("autorec: predict needs the training ratings (train it first)")
+            raise ConfigError("autorec: predict needs the training ratings (train it first)")
         rows, cols = (items, users) if self.item_based else (users, items)
         distinct, slot = np.unique(rows, return_inverse=True)           # (D,), (B,)
         P, _ = self._reconstruct(self._rows[distinct])                  # (D, n)

@@ -31,7 +31,7 @@ from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import rowdot_backward, rowdot_forward
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import squared_error_backward, squared_error_forward
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_pairs, check_train
 from nprec.train import EpochBatches
 
 KIND = "ratings"
@@ -101,6 +101,7 @@ class Model:
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> EpochBatches:
         """One epoch: every training rating once, shuffled (μ and the known ids set here)."""
+        check_train(train, self.n_users, self.n_items, "biasedmf: batches")
         ratings = train.ratings.astype(np.float64)                      # (nnz,)
         self.mu = float(ratings.mean())
         self.range = (float(ratings.min()), float(ratings.max()))
@@ -143,8 +144,7 @@ class Model:
     # -- prediction -------------------------------------------------------------------------
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings (B,); unknown users' and items' terms are left out."""
-        users = as_indices(users, self.n_users, "predict: users")
-        items = as_indices(items, self.n_items, "predict: items")
+        users, items = as_pairs(users, items, self.n_users, self.n_items)
         prm = self.params
         ku, ki = self.known_users[users], self.known_items[items]       # (B,) each
         dot = np.einsum("bd,bd->b", prm["P"][users], prm["Q"][items])   # (B,)

@@ -65,7 +65,7 @@ from nprec.losses import (
     l2_penalty_forward,
 )
 from nprec.losses.squared import squared_error_backward, squared_error_forward
-from nprec.models._indices import as_fold_in, as_indices
+from nprec.models._indices import as_fold_in, as_users, check_train
 from nprec.models.multdae import FoldInModel, UserEpoch, xavier_uniform
 
 KIND = "interactions"
@@ -166,6 +166,7 @@ class Model(FoldInModel):
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> UserEpoch:
         """One epoch of shuffled user batches: corruption masks and sampled negatives."""
+        check_train(train, self.n_users, self.n_items, "cdae: batches")
         self._remember(train)
 
         def make(users: np.ndarray, X: sp.csr_array, rng: np.random.Generator) -> CdaeBatch:
@@ -280,7 +281,7 @@ class Model(FoldInModel):
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Scores (B, V) of training users: their items and their own input node V_u."""
-        users = as_indices(users, self.params["V_u"].shape[0], "score_all: users")
+        users = as_users(users, self.params["V_u"].shape[0], "score_all")
         return self._scores(self._training_rows(users), self.params["V_u"][users])
 
     def item_vectors(self) -> np.ndarray:

@@ -19,7 +19,7 @@ from nprec.config import check
 from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import hadamard_backward, hadamard_forward
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_candidates, as_users, check_train
 from nprec.models.ncf import (
     ALIASES,
     DEFAULTS,
@@ -72,6 +72,7 @@ class Model:
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> EpochBatches:
         """One epoch: every training pair and `negatives` fresh negatives per pair."""
+        check_train(train, self.n_users, self.n_items, "gmf: batches")
         cfg = self.config
         return epoch_batches(train, cfg.negatives, cfg.batch_size, rng,
                              self.params["P"].dtype)
@@ -99,14 +100,13 @@ class Model:
     # -- scoring ----------------------------------------------------------------------------
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V), using hᵀ(p ⊙ q) = (p ⊙ h)ᵀ q."""
-        users = as_indices(users, self.n_users, "score_all: users")
+        users = as_users(users, self.n_users, "score_all")
         prm = self.params
         return (prm["P"][users] * prm["h"]) @ prm["Q"].T + prm["b"][0]   # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Logits of the candidates items (B, C) of each user: (B, C)."""
-        users = as_indices(users, self.n_users, "score_items: users")
-        items = as_indices(items, self.n_items, "score_items: items")
+        users, items = as_candidates(users, items, self.n_users, self.n_items)
         prm = self.params
         ph = prm["P"][users] * prm["h"]                           # (B, f)
         return np.einsum("bf,bcf->bc", ph, prm["Q"][items]) + prm["b"][0]  # (B, C)

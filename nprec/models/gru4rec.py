@@ -296,6 +296,10 @@ class Model:
         session's first event, so a prediction depends on its own session's history only.
         Sessions with fewer than two events give no row.
         """
+        if sessions.n_items != self.n_items:
+            raise DataError(f"gru4rec: next_item_scores: the sessions have {sessions.n_items} "
+                            f"items, the model {self.n_items} (read them with the training "
+                            f"vocabulary)")
         layout, first = self._layout(sessions, batch_size)
         items = sessions.items
         h: list[np.ndarray] = []

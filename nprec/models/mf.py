@@ -50,7 +50,7 @@ from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import rowdot_backward, rowdot_forward
 from nprec.losses import bpr_backward, bpr_forward, l2_penalty_backward, l2_penalty_forward
 from nprec.losses.logistic_mf import logistic_mf_backward, logistic_mf_forward
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_candidates, as_users, check_train
 from nprec.train import EpochBatches
 
 KIND = "interactions"
@@ -134,6 +134,7 @@ class Model:
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> EpochBatches:
         """One epoch: nnz BPR triples, or every pair plus `negatives` sampled negatives."""
+        check_train(train, self.n_users, self.n_items, "mf: batches")
         cfg = self.config
         if cfg.loss == "bpr":
             n = train.nnz
@@ -221,15 +222,14 @@ class Model:
     # -- scoring ----------------------------------------------------------------------------
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Scores of every item for each user: (B, V)."""
-        users = as_indices(users, self.n_users, "score_all: users")
+        users = as_users(users, self.n_users, "score_all")
         prm = self.params
         return (prm["P"][users] @ prm["Q"].T + prm["b_i"][:, 0]
                 + prm["b_u"][users] + prm["b"][0])                      # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores of the given candidate items (B, C) for each user: (B, C)."""
-        users = as_indices(users, self.n_users, "score_items: users")
-        items = as_indices(items, self.n_items, "score_items: items")
+        users, items = as_candidates(users, items, self.n_users, self.n_items)
         prm = self.params
         return (np.einsum("bd,bcd->bc", prm["P"][users], prm["Q"][items])
                 + prm["b_i"][items, 0] + prm["b_u"][users] + prm["b"][0])  # (B, C)

@@ -21,7 +21,7 @@ from nprec.config import check
 from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import concat_backward, concat_forward
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_candidates, as_users, check_train
 from nprec.models.ncf import (
     ALIASES,
     DEFAULTS,
@@ -99,6 +99,7 @@ class Model:
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> EpochBatches:
         """One epoch: every training pair and `negatives` fresh negatives per pair."""
+        check_train(train, self.n_users, self.n_items, "mlp: batches")
         cfg = self.config
         return epoch_batches(train, cfg.negatives, cfg.batch_size, rng,
                              self.params["P"].dtype)
@@ -137,14 +138,13 @@ class Model:
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V)."""
-        users = as_indices(users, self.n_users, "score_all: users")
+        users = as_users(users, self.n_users, "score_all")
         d = self.layers[0] // 2
         return self._logits(users, self.params["Q"] @ self.params["W_1"][d:])   # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Logits of the candidate items (B, C) of each user: (B, C)."""
-        users = as_indices(users, self.n_users, "score_items: users")
-        items = as_indices(items, self.n_items, "score_items: items")
+        users, items = as_candidates(users, items, self.n_users, self.n_items)
         d = self.layers[0] // 2
         return self._logits(users, self.params["Q"][items] @ self.params["W_1"][d:])
 

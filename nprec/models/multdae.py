@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from nprec.checkpoint import StoredArrays
 from nprec.config import check
 from nprec.data.containers import Interactions
+from nprec.errors import ConfigError
 from nprec.kernels.autoencoders import normalize_and_drop
 from nprec.layers import (
     dense_backward,
@@ -49,7 +50,7 @@ from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_backward,
     multinomial_nll_sparse_forward,
 )
-from nprec.models._indices import as_fold_in, as_indices
+from nprec.models._indices import as_candidates, as_fold_in, as_users, check_train
 from nprec.samplers import user_batches
 
 KIND = "interactions"
@@ -215,7 +216,7 @@ class FoldInModel:
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores (B, C) of candidate items (B, C) for training users."""
-        items = as_indices(items, self.n_items, "score_items: items")
+        users, items = as_candidates(users, items, self.n_users, self.n_items)
         return np.take_along_axis(self.score_all(users), items, axis=1)  # (B, C)
 
     def _remember(self, train: Interactions) -> None:
@@ -223,9 +224,9 @@ class FoldInModel:
 
     def _training_rows(self, users: np.ndarray) -> sp.csr_array:
         if self._train is None:
-            raise ValueError(f"{self.name}: no training rows yet (score_all folds in a "
-                             f"training user's items; use score_fold_in for new users)")
-        return self._train[as_indices(users, self._train.shape[0], "users")]  # (B, V)
+            raise ConfigError(f"{self.name}: no training rows yet (score_all folds in a "
+                              f"training user's items; use score_fold_in for new users)")
+        return self._train[as_users(users, self._train.shape[0], "score_all")]  # (B, V)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The training rows (CSR pointers and items) score_all folds in."""
@@ -261,6 +262,7 @@ class Model(FoldInModel):
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> UserEpoch:
         """One epoch of shuffled user batches with their dropout masks."""
+        check_train(train, self.n_users, self.n_items, f"{self.name}: batches")
         self._remember(train)
         return UserEpoch(train, self.config.batch_size, rng, self._make_batch, self.dtype)
 

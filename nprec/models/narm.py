@@ -205,7 +205,21 @@ class Model:
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Sessions, rng: np.random.Generator) -> NarmEpoch:
         """One epoch: every (prefix, next item) sample once, shuffled, with dropout masks."""
+        self._check_items(train, "batches")
         return NarmEpoch(self, train, rng)
+
+    def _check_items(self, sessions: Sessions, what: str) -> None:
+        if sessions.n_items != self.n_items:
+            raise DataError(f"NARM: {what}: the sessions have {sessions.n_items} items, the "
+                            f"model {self.n_items} (read them with the training vocabulary)")
+
+    def _session(self, items: np.ndarray, what: str) -> np.ndarray:
+        """One session's items (T,) as int64, checked: 1 to T item indices in [0, V)."""
+        items = as_integers(items, f"NARM: {what} items")
+        if items.ndim != 1 or items.size == 0 or items.min() < 0 or items.max() >= self.n_items:
+            raise DataError(f"NARM: {what}: a session must be 1 to T item indices in [0, "
+                            f"{self.n_items}), got {items.tolist()[:10]}")
+        return items
 
     def _encode(self, items: np.ndarray, mask: np.ndarray, emb_mask: np.ndarray | None,
                 ctx_mask: np.ndarray | None) -> tuple[np.ndarray, tuple]:
@@ -298,6 +312,7 @@ class Model:
         length and pads little; within a session, shortest prefix first.
         Yields (scores (B, V), targets (B,)).
         """
+        self._check_items(sessions, "next_item_scores")
         max_len = self.config.max_len or None
         by_length = sessions.select(np.argsort(sessions.lengths(), kind="stable"))
         for b in prefix_batches(by_length, batch_size, None, max_len=max_len):
@@ -309,17 +324,18 @@ class Model:
         Raises:
             DataError for an empty session or an item index outside [0, V).
         """
-        items = as_integers(items, "NARM: score_session items")
-        if items.ndim != 1 or items.size == 0 or items.min() < 0 or items.max() >= self.n_items:
-            raise DataError(f"NARM: a session must be 1 to T item indices in [0, "
-                            f"{self.n_items}), got {items.tolist()[:10]}")
+        items = self._session(items, "score_session")
         if self.config.max_len:
             items = items[-self.config.max_len:]
         return self._scores(items[None, :], np.ones((1, items.size), dtype=bool))[0]
 
     def attention_weights(self, items: np.ndarray) -> np.ndarray:
-        """The local encoder's weights softmax(α_tj) over the items (T,) of one session."""
-        items = np.asarray(items, dtype=np.int64)
+        """The local encoder's weights softmax(α_tj) over the items (T,) of one session.
+
+        Raises:
+            DataError for an empty session or an item index outside [0, V).
+        """
+        items = self._session(items, "attention_weights")
         _, (_, _, _, _, c_att, _, _) = self._encode(
             items[None, :], np.ones((1, items.size), dtype=bool), None, None)
         return c_att.a                          # (T,) one row, every position real

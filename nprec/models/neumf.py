@@ -43,7 +43,7 @@ from nprec.layers.products import (
     hadamard_forward,
 )
 from nprec.models import gmf, mlp
-from nprec.models._indices import as_indices
+from nprec.models._indices import as_candidates, as_users, check_train
 from nprec.models.ncf import (
     ALIASES,
     DEFAULTS,
@@ -203,6 +203,7 @@ class Model:
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Interactions, rng: np.random.Generator) -> EpochBatches:
         """One epoch: every training pair and `negatives` fresh negatives per pair."""
+        check_train(train, self.n_users, self.n_items, "neumf: batches")
         cfg = self.config
         return epoch_batches(train, cfg.negatives, cfg.batch_size, rng,
                              self.params["P"].dtype)
@@ -260,14 +261,13 @@ class Model:
 
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """Logits of every item for each user: (B, V)."""
-        users = as_indices(users, self.n_users, "score_all: users")
+        users = as_users(users, self.n_users, "score_all")
         Q, f = self.params["Q"], self.f
         return self._logits(users, self._gmf_users(users) @ Q[:, :f].T, Q[:, f:])
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Logits of the candidate items (B, C) of each user: (B, C)."""
-        users = as_indices(users, self.n_users, "score_items: users")
-        items = as_indices(items, self.n_items, "score_items: items")
+        users, items = as_candidates(users, items, self.n_users, self.n_items)
         q = self.params["Q"][items]                                     # (B, C, f + d)
         f = self.f
         gmf_part = np.einsum("bf,bcf->bc", self._gmf_users(users), q[..., :f])  # (B, C)

@@ -21,19 +21,21 @@ from nprec.data import (
     synthetic_sessions,
     time_split,
 )
-from nprec.errors import DataError, UnknownIdError
+from nprec.errors import ConfigError, DataError, UnknownIdError
 from nprec.models import (
     autorec,
     biased_mf,
     cdae,
     gmf,
+    gru4rec,
     mf,
     mlp,
     multdae,
     multvae,
+    narm,
     neumf,
 )
-from nprec.models.baselines import EASE, ItemKNN, Popularity
+from nprec.models.baselines import EASE, SKNN, ItemKNN, Popularity
 
 U, V = 40, 30
 DATA = synthetic_interactions(U, V, seed=1)
@@ -74,6 +76,137 @@ def _trained(name: str):
     model = FACTORIES[name]()
     model.batches(_ratings() if name in ("autorec", "biasedmf") else DATA, _rng())
     return model
+
+
+# -- scoring: shapes of users and candidates ----------------------------------------------
+
+RANKERS = ["mf", "gmf", "mlp", "neumf", "multdae", "ease", "itemknn", "pop"]
+
+
+@pytest.mark.parametrize("name", RANKERS)
+@pytest.mark.parametrize("items", [np.zeros((3, 1), dtype=np.int64),      # 3 rows for 2 users
+                                   np.array([0, 1]),                      # 1-d
+                                   np.zeros((2, 1, 2), dtype=np.int64)],  # 3-d
+                         ids=["rows", "1d", "3d"])
+def test_score_items_needs_one_row_of_candidates_per_user(name, items):
+    model = _trained(name)
+    assert model.score_items(np.array([0, 1]), np.array([[0, 2], [1, 3]])).shape == (2, 2)
+    with pytest.raises(DataError, match=r"score_items: items must be a \(B, C\) array"):
+        model.score_items(np.array([0, 1]), items)
+
+
+@pytest.mark.parametrize("name", RANKERS + ["cdae"])
+def test_score_all_needs_one_dimensional_users(name):
+    model = _trained(name)
+    with pytest.raises(DataError, match=r"score_all: users must be a \(B,\) array"):
+        model.score_all(np.array([[0, 1]]))
+
+
+@pytest.mark.parametrize("name", ["autorec", "biasedmf"])
+def test_predict_needs_users_and_items_of_one_length(name):
+    model = _trained(name)
+    assert model.predict(np.array([0, 1]), np.array([0, 1])).shape == (2,)
+    with pytest.raises(DataError, match=r"predict: items must be a \(B,\) array like users"):
+        model.predict(np.array([0, 1]), np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("name", ["multdae", "cdae", "ease", "itemknn"])
+def test_fold_in_rows_with_a_negative_entry_are_refused(name):
+    model = _trained(name)
+    X = np.zeros((1, V))
+    X[0, :3] = [1.0, -1.0, 1.0]
+    with pytest.raises(DataError, match="score_fold_in: X holds a negative entry"):
+        model.score_fold_in(X)
+
+
+@pytest.mark.parametrize("name", ["multdae", "cdae"])
+def test_scoring_an_autoencoder_before_training_is_a_config_error(name):
+    with pytest.raises(ConfigError, match="no training rows yet"):
+        FACTORIES[name]().score_all(np.array([0]))
+
+
+def test_autorec_predict_before_training_is_a_config_error():
+    with pytest.raises(ConfigError, match="predict needs the training ratings"):
+        FACTORIES["autorec"]().predict(np.array([0]), np.array([0]))
+
+
+# -- training data of another size or kind ------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_batches_refuse_training_data_larger_than_the_model(name):
+    model = FACTORIES[name]()
+    bigger = synthetic_interactions(U + 10, V + 5, seed=2)
+    with pytest.raises(DataError, match=rf"batches: train has {U + 10} users x {V + 5} items, "
+                                        rf"the model {U} x {V}"):
+        model.batches(bigger, _rng())
+
+
+@pytest.mark.parametrize("name", ["mf", "multdae"])
+def test_batches_refuse_sessions_for_a_user_item_model(name):
+    with pytest.raises(DataError, match="batches: train must be Interactions, got Sessions"):
+        FACTORIES[name]().batches(SESSIONS, _rng())
+
+
+@pytest.mark.parametrize("fit_call, message", [
+    (lambda: Popularity().fit([1, 2]), "Popularity: fit: train must be Interactions or Sessions"),
+    (lambda: EASE().fit(SESSIONS), "EASE: fit: train must be Interactions, got Sessions"),
+    (lambda: ItemKNN().fit(np.eye(3)), "ItemKNN: fit: train must be Interactions or Sessions"),
+    (lambda: SKNN().fit(DATA), "SKNN: fit: train must be Sessions, got Interactions"),
+])
+def test_baselines_refuse_a_container_of_another_kind(fit_call, message):
+    with pytest.raises(DataError, match=message):
+        fit_call()
+
+
+def test_itemknn_scoring_before_fit_is_a_config_error():
+    with pytest.raises(ConfigError, match="ItemKNN: call fit"):
+        ItemKNN().score_items(np.array([0]), np.array([[0]]))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ItemKNN(shrink=float("nan")), "shrink=nan"),
+    (lambda: ItemKNN(k=2.5), "k=2.5"),
+    (lambda: SKNN(k=2.5), "model.k: must be >= 1, a whole number, got 2.5"),
+    (lambda: SKNN(sample_size=10.5), "model.sample_size: must be >= 0, a whole number"),
+])
+def test_knn_options_refuse_nan_and_fractions(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+# -- session models ----------------------------------------------------------------------
+
+def _session_models():
+    g = gru4rec.Model(gru4rec.Config(layers=[8], batch_size=8, n_sample=0), 0,
+                      SESSIONS.n_items, rng=_rng())
+    n = narm.Model(narm.Config(hidden_units=8, dim_proj=8), 0, SESSIONS.n_items, rng=_rng())
+    return {"gru4rec": g, "narm": n}
+
+
+@pytest.mark.parametrize("name", ["gru4rec", "narm"])
+def test_next_item_scores_refuse_sessions_of_another_vocabulary(name):
+    model = _session_models()[name]
+    bigger = synthetic_sessions(200, 150, seed=0)
+    with pytest.raises(DataError, match="next_item_scores: the sessions have 150 items, the "
+                                        "model 100"):
+        next(iter(model.next_item_scores(bigger, 8)))
+
+
+def test_narm_batches_refuse_sessions_of_another_vocabulary():
+    with pytest.raises(DataError, match="NARM: batches: the sessions have 150 items"):
+        _session_models()["narm"].batches(synthetic_sessions(200, 150, seed=0), _rng())
+
+
+@pytest.mark.parametrize("items, error, message", [
+    (np.array([-1, 2]), DataError, r"attention_weights: a session must be 1 to T item indices"),
+    (np.array([1.7, 2.2]), DataError, r"attention_weights items: positions must be integers"),
+    (np.array([], dtype=np.int64), DataError, r"attention_weights: a session must be 1 to T"),
+], ids=["negative", "float", "empty"])
+def test_narm_attention_weights_refuse_bad_items(items, error, message):
+    model = _session_models()["narm"]
+    assert model.attention_weights(np.array([1, 2])).shape == (2,)
+    with pytest.raises(error, match=message):
+        model.attention_weights(items)
 
 
 # -- data containers, splits, preprocessing -----------------------------------------------

@@ -22,7 +22,7 @@ from scipy.linalg import lapack
 from nprec.data.containers import Interactions
 from nprec.errors import ConfigError
 from nprec.metrics.protocols import evaluate_loo_full, evaluate_ncf_loo99
-from nprec.models._indices import as_fold_in, as_indices
+from nprec.models._indices import as_candidates, as_fold_in, as_users, check_kind
 
 
 def gram_matrix(X) -> np.ndarray:
@@ -49,6 +49,7 @@ class EASE:
 
         gram: X^T X (V, V) float64 if already computed (`tune_ease` reuses it).
         """
+        check_kind(train, (Interactions,), "EASE: fit", "train")
         self.X = train.to_csr(dtype=np.float32)                         # (U, V) sparse
         G = gram_matrix(self.X) if gram is None else gram.copy()        # (V, V)
         G[np.diag_indices_from(G)] += self.lam
@@ -71,7 +72,7 @@ class EASE:
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """(B, V) scores x_u B of the training rows of `users`."""
         self._check()
-        users = as_indices(users, self.X.shape[0], "score_all: users")
+        users = as_users(users, self.X.shape[0], "score_all")
         return np.asarray(self.X[users] @ self.B)                       # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -82,8 +83,7 @@ class EASE:
         entries with a sparse (B, nnz_b) matrix product.
         """
         self._check()
-        users = as_indices(users, self.X.shape[0], "score_items: users")
-        items = as_indices(items, self.B.shape[0], "score_items: items")
+        users, items = as_candidates(users, items, self.X.shape[0], self.B.shape[0])
         Xb = self.X[users]                                              # (B, V) sparse
         row = np.repeat(np.arange(len(users)), np.diff(Xb.indptr))      # (nnz_b,)
         picked = self.B[Xb.indices[:, None], items[row]]                # (nnz_b, C)

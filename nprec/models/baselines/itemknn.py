@@ -21,7 +21,13 @@ import scipy.sparse as sp
 
 from nprec.data.containers import Interactions, Sessions
 from nprec.errors import ConfigError
-from nprec.models._indices import as_fold_in, as_indices, as_prefixes
+from nprec.models._indices import (
+    as_candidates,
+    as_fold_in,
+    as_prefixes,
+    as_users,
+    check_kind,
+)
 
 
 def binary_matrix(train: Interactions | Sessions) -> sp.csr_array:
@@ -46,8 +52,10 @@ class ItemKNN:
     """
 
     def __init__(self, k: int = 100, shrink: float = 10.0, block: int = 2048) -> None:
-        if k < 1 or shrink < 0 or block < 1:
-            raise ConfigError(f"ItemKNN: need k >= 1, shrink >= 0, block >= 1; got k={k}, "
+        if not (1 <= k < np.inf and int(k) == k and 0 <= shrink < np.inf
+                and 1 <= block < np.inf and int(block) == block):
+            raise ConfigError(f"ItemKNN: need integers k >= 1 and block >= 1, a finite "
+                              f"shrink >= 0; got k={k}, "
                               f"shrink={shrink}, block={block}")
         self.k, self.shrink, self.block = int(k), float(shrink), int(block)
         self.W: sp.csr_array | None = None
@@ -55,6 +63,7 @@ class ItemKNN:
 
     def fit(self, train: Interactions | Sessions) -> ItemKNN:
         """Build the top-k similarity matrix W from the training data."""
+        check_kind(train, (Interactions, Sessions), "ItemKNN: fit", "train")
         X = binary_matrix(train)                                        # (U, V)
         XT = sp.csr_array(X.T)                                          # (V, U)
         V = X.shape[1]
@@ -86,12 +95,13 @@ class ItemKNN:
     def score_all(self, users: np.ndarray) -> np.ndarray:
         """(B, V) scores sum_i x_ui W_ij for training users."""
         self._check()
-        users = as_indices(users, self.X.shape[0], "score_all: users")
+        users = as_users(users, self.X.shape[0], "score_all")
         return (self.X[users] @ self.W).toarray()                       # (B, V)
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """(B, C) scores of the candidate items (B, C)."""
-        items = as_indices(items, self.X.shape[1], "score_items: items")
+        self._check()
+        users, items = as_candidates(users, items, self.X.shape[0], self.X.shape[1])
         return np.take_along_axis(self.score_all(users), items, axis=1)  # (B, C)
 
     def score_fold_in(self, X) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 from nprec.data.containers import Sessions
 from nprec.errors import ConfigError
 from nprec.kernels.sknn import SIMILARITIES, sknn_scores
-from nprec.models._indices import as_prefixes
+from nprec.models._indices import as_prefixes, check_kind
 
 _WEIGHTING = {
     "same": lambda i, L: np.ones_like(i, dtype=np.float64),
@@ -80,8 +80,10 @@ class SKNN:
         # Messages name the options as the command's settings do (model.k, ...).
         for name, value, least in (("k", k, 1), ("sample_size", sample_size, 0),
                                    ("idf_weighting", idf_weighting, 0)):
-            if not value >= least:
-                raise ConfigError(f"model.{name}: must be >= {least}, got {value} "
+            whole = name != "idf_weighting"
+            if not (least <= value < np.inf) or (whole and int(value) != value):
+                raise ConfigError(f"model.{name}: must be >= {least}"
+                                  f"{', a whole number' if whole else ''}, got {value} "
                                   f"({type(self).__name__})")
         for name, value, allowed in (("similarity", similarity, SIMILARITIES),
                                      ("weighting", weighting, _WEIGHTING),
@@ -96,6 +98,7 @@ class SKNN:
 
     def fit(self, train: Sessions) -> SKNN:
         """Build the session -> items and item -> sessions (most recent first) indexes."""
+        check_kind(train, (Sessions,), f"{type(self).__name__}: fit", "train")
         S, V = train.n_sessions, train.n_items
         event_session = np.repeat(np.arange(S, dtype=np.int64), train.lengths())  # (N,)
         pairs = np.unique(event_session * V + train.items)              # (P,) distinct
