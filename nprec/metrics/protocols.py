@@ -71,7 +71,17 @@ def _check_scores(scores: np.ndarray, shape: tuple[int, int], what: str) -> np.n
     return scores
 
 
+def _check_batch_size(batch_size: int, what: str) -> None:
+    # range(0, n, 0) fails obscurely and a negative step evaluates no row at all.
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise ConfigError(f"{what}: batch_size must be an integer >= 1, got {batch_size!r}")
+
+
 def _check_split(train: Interactions, test: Interactions) -> None:
+    for name, part in (("train", train), ("test", test)):
+        if not isinstance(part, Interactions):
+            raise DataError(f"{name} must be Interactions (users x items), got "
+                            f"{type(part).__name__}")
     if train.shape != test.shape:
         raise DataError(f"train {train.shape} and test {test.shape} must share users and items "
                         f"(read the test file with the training vocabularies)")
@@ -123,11 +133,15 @@ def evaluate_ncf_loo99(score_items: Callable, train: Interactions, test: Interac
         the protocol dict (module docstring).
     """
     _check_split(train, test)
+    _check_batch_size(batch_size, "ncf-loo99")
     if "coverage" in metrics:
         raise ConfigError("ncf-loo99: coverage is undefined over 100 sampled candidates")
     users = test.entry_users()                                          # (N,)
     items = test.indices.astype(np.int64)                               # (N,)
     if negatives is None:
+        if not (isinstance(n_negatives, (int, np.integer)) and n_negatives >= 1):
+            raise ConfigError(f"ncf-loo99: n_negatives must be an integer >= 1, got "
+                              f"{n_negatives!r}")
         union = sp.csr_array(train.to_csr() + test.to_csr())            # canonical: sorted
         check_negatives_left(union.indptr, users, train.n_items, n_negatives, test.user_ids)
         u = np.random.default_rng(seed).random((users.size, n_negatives))  # (N, S)
@@ -135,7 +149,11 @@ def evaluate_ncf_loo99(score_items: Callable, train: Interactions, test: Interac
                                               train.n_items, u)         # (N, S)
         source = f"sampled: {n_negatives} distinct non-interacted items, seed {seed}"
     else:
-        negatives = np.asarray(negatives, dtype=np.int64)
+        negatives = np.asarray(negatives)
+        if negatives.size and negatives.dtype.kind not in "iu":
+            raise DataError(f"ncf-loo99: negatives must be item indices (integers), got "
+                            f"{negatives.dtype}")
+        negatives = negatives.astype(np.int64)
         if negatives.ndim != 2 or negatives.shape[0] != users.size:
             raise DataError(f"ncf-loo99: negatives must be ({users.size}, S), one row per test "
                             f"entry, got {negatives.shape}")
@@ -178,6 +196,7 @@ def evaluate_loo_full(score_all: Callable, train: Interactions, test: Interactio
         the protocol dict (module docstring).
     """
     _check_split(train, test)
+    _check_batch_size(batch_size, "loo-full")
     users = np.flatnonzero(test.row_lengths() > 0)                      # (U',)
     V = train.n_items
     ev = RankingEvaluator(ks, metrics, ties, n_items=V)
@@ -209,6 +228,7 @@ def evaluate_strong_generalization(score_fold_in: Callable, fold_in: Interaction
         the protocol dict (module docstring).
     """
     _check_split(fold_in, held_out)
+    _check_batch_size(batch_size, "strong-generalization")
     rows = np.flatnonzero(held_out.row_lengths() > 0)                   # (U',)
     X = fold_in.to_csr()
     V = fold_in.n_items
@@ -247,6 +267,9 @@ def evaluate_next_item(test: Sessions, *, score_prefixes: Callable | None = None
     """
     if (score_prefixes is None) == (evaluate_sessions is None):
         raise ConfigError("next-item: give exactly one of score_prefixes and evaluate_sessions")
+    if not isinstance(test, Sessions):
+        raise DataError(f"next-item: test must be Sessions, got {type(test).__name__}")
+    _check_batch_size(batch_size, "next-item")
     ev = RankingEvaluator(ks, metrics, ties, n_items=test.n_items)
     expected = int(np.maximum(test.lengths() - 1, 0).sum())
     if score_prefixes is not None:

@@ -103,16 +103,23 @@ def as_csr_rows(x, n_rows: int, what: str) -> tuple[np.ndarray, np.ndarray]:
         ptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(present, out=ptr[1:])
         return ptr, arr[present].astype(np.int64)
-    ptr = np.asarray(ptr, dtype=np.int64)
+    ptr, idx = np.asarray(ptr), np.asarray(idx)
+    for name, a in (("indptr", ptr), ("indices", idx)):
+        # A cast would truncate 2.7 to item 2: a silently different target or mask.
+        if a.size and a.dtype.kind not in "iu":
+            raise DataError(f"{what}: CSR {name} must be integers, got {a.dtype}")
     if ptr.shape != (n_rows + 1,):
         raise DataError(f"{what}: CSR indptr has shape {ptr.shape}, expected ({n_rows + 1},)")
-    return ptr, np.asarray(idx, dtype=np.int64)
+    return ptr.astype(np.int64), idx.astype(np.int64)
 
 
 def _check_settings(ks, metrics, ties) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    ks = tuple(int(k) for k in np.atleast_1d(ks))
-    if not ks or min(ks) < 1:
-        raise ConfigError(f"cutoffs must be positive integers, got {ks}")
+    raw = np.atleast_1d(ks)
+    # Whole numbers only: int(2.5) would silently report hit@2 for a cutoff of 2.5.
+    if (raw.ndim != 1 or raw.size == 0 or raw.dtype.kind not in "iuf"
+            or not np.all(np.isfinite(raw)) or np.any(raw != np.floor(raw)) or raw.min() < 1):
+        raise ConfigError(f"cutoffs must be positive integers, got {ks!r}")
+    ks = tuple(int(k) for k in raw)
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     for name in metrics:
         if name not in ALL_METRICS:
@@ -120,6 +127,16 @@ def _check_settings(ks, metrics, ties) -> tuple[tuple[int, ...], tuple[str, ...]
     if ties not in POLICIES:
         raise ConfigError(f"unknown tie policy {ties!r}; choose from {', '.join(POLICIES)}")
     return ks, metrics
+
+
+def _as_scores(scores, what: str) -> np.ndarray:
+    """Score rows (B, V) of real numbers, a DataError otherwise (NaN is refused later)."""
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise DataError(f"{what}: scores must be (B, V), got shape {scores.shape}")
+    if scores.dtype.kind not in "iuf":
+        raise DataError(f"{what}: scores must be real numbers, got {scores.dtype}")
+    return scores
 
 
 class NoTargetsError(DataError):
@@ -151,6 +168,9 @@ class RankingEvaluator:
                  metrics: Sequence[str] | str = ("hit", "ndcg"),
                  ties: str = "pessimistic", n_items: int | None = None) -> None:
         self.ks, self.metrics = _check_settings(ks, metrics, ties)
+        if n_items is not None and not (isinstance(n_items, (int, np.integer)) and n_items >= 1):
+            raise ConfigError(f"evaluator: n_items must be a positive integer or None, got "
+                              f"{n_items!r}")
         self.ties = ties
         self.n_items = n_items
         self._sums = np.zeros((len(POLICIES), len(METRICS), len(self.ks)))  # (3, 7, K)
@@ -182,9 +202,7 @@ class RankingEvaluator:
             exclude: items removed from each row's candidates (same forms), or None. Must not
                      contain a target of the row.
         """
-        scores = np.asarray(scores)
-        if scores.ndim != 2:
-            raise DataError(f"evaluator: scores must be (B, V), got shape {scores.shape}")
+        scores = _as_scores(scores, "evaluator")
         B, V = scores.shape
         if self.n_items is not None and V != self.n_items:
             raise DataError(f"evaluator: scores have {V} columns, expected n_items="
@@ -243,8 +261,9 @@ def evaluate_rankings(scores: np.ndarray, targets, *, ks: Sequence[int] | int = 
 
     Args as `RankingEvaluator` and its `add`; ties="all" returns one dict per policy.
     """
+    scores = _as_scores(scores, "evaluate_rankings")
     ev = RankingEvaluator(ks, metrics, "pessimistic" if ties == "all" else ties,
-                          n_items=np.shape(scores)[1])
+                          n_items=scores.shape[1])
     ev.add(scores, targets, exclude)
     return ev.result(ties)
 
@@ -255,10 +274,14 @@ def per_row_metric(scores: np.ndarray, targets, metric: str, k: int, *,
 
     For paired comparisons of two models row by row (e.g. a sign test).
     """
+    if not isinstance(metric, str):
+        raise ConfigError(f"per_row_metric: metric must be one metric name, got {metric!r}")
     _check_settings(k, metric, ties)
+    if np.ndim(k) != 0:
+        raise ConfigError(f"per_row_metric: k must be one cutoff, got {k!r}")
     if metric == "coverage":
         raise ConfigError("coverage is a property of all lists together, not of one row")
-    scores = np.asarray(scores)
+    scores = _as_scores(scores, "per_row_metric")
     B = scores.shape[0]
     t_ptr, t_idx = as_csr_rows(targets, B, "targets")
     e_ptr, e_idx = as_csr_rows(exclude, B, "exclude")

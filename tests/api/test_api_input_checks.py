@@ -22,6 +22,15 @@ from nprec.data import (
     time_split,
 )
 from nprec.errors import ConfigError, DataError, UnknownIdError
+from nprec.metrics import (
+    RankingEvaluator,
+    evaluate_loo_full,
+    evaluate_ncf_loo99,
+    evaluate_next_item,
+    evaluate_rankings,
+    evaluate_strong_generalization,
+    per_row_metric,
+)
 from nprec.models import (
     autorec,
     biased_mf,
@@ -207,6 +216,98 @@ def test_narm_attention_weights_refuse_bad_items(items, error, message):
     assert model.attention_weights(np.array([1, 2])).shape == (2,)
     with pytest.raises(error, match=message):
         model.attention_weights(items)
+
+
+# -- metrics and protocols ---------------------------------------------------------------
+
+SCORES = np.random.default_rng(0).standard_normal((3, 5))
+TARGETS = np.array([0, 1, 2])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"targets": (np.array([0, 1, 2, 3]), np.array([0.5, 1.2, 2.9]))},
+     "targets: CSR indices must be integers, got float64"),
+    ({"targets": TARGETS, "exclude": (np.array([0, 1, 1, 1]), np.array([3.7]))},
+     "exclude: CSR indices must be integers, got float64"),
+], ids=["targets", "exclude"])
+def test_float_item_indices_in_a_csr_pair_are_refused(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        evaluate_rankings(SCORES, **kwargs)
+
+
+@pytest.mark.parametrize("ks", [2.5, (10, 2.5), float("nan"), "10"])
+def test_cutoffs_must_be_whole_numbers(ks):
+    with pytest.raises(ConfigError, match="cutoffs must be positive integers"):
+        evaluate_rankings(SCORES, TARGETS, ks=ks)
+
+
+def test_whole_cutoffs_of_any_integer_or_float_type_still_work():
+    a = evaluate_rankings(SCORES, TARGETS, ks=2)
+    assert evaluate_rankings(SCORES, TARGETS, ks=2.0) == a
+    assert evaluate_rankings(SCORES, TARGETS, ks=np.int64(2)) == a
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: evaluate_rankings(SCORES[0], np.array([0])), DataError,
+     r"evaluate_rankings: scores must be \(B, V\)"),
+    (lambda: evaluate_rankings(np.full((3, 5), "a"), TARGETS), DataError,
+     "evaluate_rankings: scores must be real numbers"),
+    (lambda: per_row_metric(SCORES, TARGETS, ["ndcg", "hit"], 2), ConfigError,
+     "per_row_metric: metric must be one metric name"),
+    (lambda: per_row_metric(SCORES, TARGETS, "ndcg", [2, 3]), ConfigError,
+     "per_row_metric: k must be one cutoff"),
+    (lambda: RankingEvaluator(metrics=("coverage",), n_items=-1), ConfigError,
+     "evaluator: n_items must be a positive integer"),
+    (lambda: RankingEvaluator(metrics=("coverage",), n_items=2.5), ConfigError,
+     "evaluator: n_items must be a positive integer"),
+])
+def test_ranking_metric_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+SPLIT = leave_one_out(synthetic_interactions(40, 300, seed=1))
+POP = Popularity().fit(SPLIT.train)
+STRONG = strong_generalization(DATA, 5, rng=_rng())
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5])
+@pytest.mark.parametrize("protocol", ["loo-full", "ncf-loo99", "strong-generalization",
+                                      "next-item"])
+def test_protocols_refuse_a_batch_size_below_one(protocol, batch_size):
+    call = {
+        "loo-full": lambda: evaluate_loo_full(POP.score_all, SPLIT.train, SPLIT.test,
+                                              batch_size=batch_size),
+        "ncf-loo99": lambda: evaluate_ncf_loo99(POP.score_items, SPLIT.train, SPLIT.test,
+                                                batch_size=batch_size),
+        "strong-generalization": lambda: evaluate_strong_generalization(
+            POP.score_fold_in, STRONG.test_fold_in, STRONG.test_held_out,
+            batch_size=batch_size),
+        "next-item": lambda: evaluate_next_item(
+            SESSIONS, score_prefixes=Popularity().fit(SESSIONS).score_prefixes,
+            batch_size=batch_size),
+    }[protocol]
+    with pytest.raises(ConfigError, match=f"{protocol}: batch_size must be an integer >= 1"):
+        call()
+
+
+@pytest.mark.parametrize("n_negatives", [0, -1])
+def test_ncf_loo99_needs_at_least_one_negative(n_negatives):
+    with pytest.raises(ConfigError, match="ncf-loo99: n_negatives must be an integer >= 1"):
+        evaluate_ncf_loo99(POP.score_items, SPLIT.train, SPLIT.test, n_negatives=n_negatives)
+
+
+def test_ncf_loo99_refuses_float_negatives():
+    negatives = np.full((SPLIT.test.nnz, 5), 1.5)
+    with pytest.raises(DataError, match="ncf-loo99: negatives must be item indices"):
+        evaluate_ncf_loo99(POP.score_items, SPLIT.train, SPLIT.test, negatives=negatives)
+
+
+def test_protocols_refuse_containers_of_another_kind():
+    with pytest.raises(DataError, match="test must be Interactions"):
+        evaluate_loo_full(POP.score_all, SPLIT.train, SESSIONS)
+    with pytest.raises(DataError, match="next-item: test must be Sessions, got Interactions"):
+        evaluate_next_item(DATA, score_prefixes=POP.score_prefixes)
 
 
 # -- data containers, splits, preprocessing -----------------------------------------------
