@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from nprec.errors import TrainingError
+from nprec.errors import ConfigError, TrainingError
 from nprec.memory import keep_freed_memory
 
 LOWER_IS_BETTER = ("rmse", "mae", "loss")
@@ -140,6 +140,10 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
     The process's allocator is asked to keep freed memory for the next step
     (`nprec.memory.keep_freed_memory`): steps allocate the same arrays again and again.
     """
+    for name, value, least in (("epochs", epochs, 0), ("patience", patience, 0),
+                               ("eval_every", eval_every, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ConfigError(f"fit: {name} must be an integer >= {least}, got {value!r}")
     keep_freed_memory()
     state = state or FitState()
     if state.stopped:
@@ -166,10 +170,20 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
             valid = evaluate()
             record["eval_seconds"] = time.perf_counter() - start
             record["valid"] = valid
+            if not isinstance(valid, dict):
+                raise TrainingError(f"evaluate() must return a dict of metrics, got "
+                                    f"{type(valid).__name__}")
             if metric not in valid:
                 raise TrainingError(f"validation metric {metric!r} is not among the "
                                     f"evaluated metrics {sorted(valid)}")
-            value = float(valid[metric])
+            try:
+                value = float(valid[metric])
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not np.isfinite(value):
+                # NaN never compares better: the best epoch would silently stay the first.
+                raise TrainingError(f"validation metric {metric!r} is {valid[metric]!r} in "
+                                    f"epoch {epoch}, not a finite number")
             if state.best is None or sign * value > sign * state.best["value"]:
                 state.best = {"epoch": epoch, "metric": metric, "value": value}
                 state.bad_evals = 0

@@ -21,7 +21,7 @@ from nprec.data import (
     synthetic_sessions,
     time_split,
 )
-from nprec.errors import ConfigError, DataError, UnknownIdError
+from nprec.errors import ConfigError, DataError, TrainingError, UnknownIdError
 from nprec.metrics import (
     RankingEvaluator,
     evaluate_loo_full,
@@ -45,6 +45,8 @@ from nprec.models import (
     neumf,
 )
 from nprec.models.baselines import EASE, SKNN, ItemKNN, Popularity
+from nprec.optim import Adam
+from nprec.train import fit
 
 U, V = 40, 30
 DATA = synthetic_interactions(U, V, seed=1)
@@ -370,3 +372,32 @@ def test_reader_results_are_unchanged_by_the_checks(tmp_path):
     data, _ = read_interactions(path)
     assert data.shape == (2, 2) and data.row(0).tolist() == [0, 1]
     assert data.select_users(np.array([1])).row(0).tolist() == [0]
+
+
+# -- the training loop ---------------------------------------------------------------------
+
+def _fit(**kwargs):
+    model = FACTORIES["mf"]()
+    return fit(model, Adam(0.01), lambda rng: model.batches(DATA, rng), seed=0,
+               **{"epochs": 1, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"eval_every": 0, "evaluate": lambda: {"x": 1.0}, "metric": "x"},
+     "fit: eval_every must be an integer >= 1, got 0"),
+    ({"epochs": 1.5}, "fit: epochs must be an integer >= 0, got 1.5"),
+    ({"patience": -1}, "fit: patience must be an integer >= 0, got -1"),
+])
+def test_fit_options(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        _fit(**kwargs)
+
+
+@pytest.mark.parametrize("evaluate, message", [
+    (lambda: {"x": float("nan")}, "validation metric 'x' is nan in epoch 1"),
+    (lambda: {"x": "a"}, "validation metric 'x' is 'a' in epoch 1"),
+    (lambda: None, "evaluate\\(\\) must return a dict of metrics, got NoneType"),
+])
+def test_fit_refuses_a_validation_result_that_is_not_a_number(evaluate, message):
+    with pytest.raises(TrainingError, match=message):
+        _fit(epochs=2, evaluate=evaluate, metric="x")
