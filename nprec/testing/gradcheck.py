@@ -33,6 +33,37 @@ def _require_float64(x: np.ndarray, what: str) -> None:
                         f"{getattr(x, 'dtype', type(x).__name__)}")
 
 
+def _check_settings(rng: Any, eps: float, rtol: float, atol: float, what: str) -> None:
+    """The checks' own arguments: a wrong one would make every check fail, or pass, wrongly."""
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{what}: rng must be a np.random.Generator (np.random.default_rng("
+                        f"seed)), got {type(rng).__name__}")
+    if not 0 < eps < np.inf:
+        raise ValueError(f"{what}: eps must be a positive step, got {eps}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not 0 <= value < np.inf:
+            raise ValueError(f"{what}: {name} must be a finite number >= 0, got {value}")
+
+
+def _check_grad_shape(name: str, g: Any, shape: tuple[int, ...]) -> None:
+    """A gradient must have its parameter's shape; a RowGrad must keep its contract (sorted,
+    unique rows inside the table): NumPy would broadcast a wrong shape and wrap a negative
+    row, and the check could pass a wrong gradient."""
+    if isinstance(g, RowGrad):
+        rows, values = np.asarray(g.rows), np.asarray(g.values)
+        if g.n_rows != shape[0] or values.shape[1:] != shape[1:] or rows.ndim != 1 \
+                or values.shape[:1] != rows.shape:
+            raise GradientCheckError(f"{name}: RowGrad of {rows.shape} rows and values "
+                                     f"{values.shape} over {g.n_rows} rows does not fit the "
+                                     f"parameter's shape {shape}")
+        if rows.size and (rows.dtype.kind not in "iu" or rows.min() < 0
+                          or rows.max() >= shape[0] or np.any(np.diff(rows) <= 0)):
+            raise GradientCheckError(f"{name}: RowGrad rows must be sorted, unique integers "
+                                     f"in [0, {shape[0]}), got {rows.tolist()[:10]}")
+    elif np.shape(g) != shape:
+        raise GradientCheckError(f"{name}: gradient has shape {np.shape(g)}, expected {shape}")
+
+
 def numerical_grad(f: Callable[[np.ndarray], Any], x: np.ndarray, dy: Any,
                    eps: float = 1e-6) -> np.ndarray:
     """Central-difference gradient of sum(f(x) * dy) with respect to x.
@@ -47,6 +78,7 @@ def numerical_grad(f: Callable[[np.ndarray], Any], x: np.ndarray, dy: Any,
         An array shaped like x.
     """
     _require_float64(x, "numerical_grad")
+    _check_settings(None, eps, 0.0, 0.0, "numerical_grad")
     grad = np.zeros_like(x)
     # Index x itself, entry by entry: a reshaped copy of a non-contiguous x would be
     # perturbed instead of x, and every difference would silently come out zero.
@@ -108,6 +140,7 @@ def check_grads(forward: Callable, backward: Callable, *args: Any,
     Raises:
         GradientCheckError naming the argument position and the failing index.
     """
+    _check_settings(rng, eps, rtol, atol, "check_grads")
     out, cache = forward(*args)
     dy = rng.standard_normal(np.shape(out))
     if np.ndim(out) == 0:
@@ -127,6 +160,7 @@ def check_grads(forward: Callable, backward: Callable, *args: Any,
         _require_float64(arg, name)
         if g is None:
             raise GradientCheckError(f"{name}: backward returned None for a float argument")
+        _check_grad_shape(name, g, arg.shape)
         if _dense(g).dtype != arg.dtype:
             raise GradientCheckError(f"{name}: gradient dtype {_dense(g).dtype}, "
                                      f"argument dtype {arg.dtype}")
@@ -162,15 +196,30 @@ def check_directional(model: Any, batch: Any, rng: np.random.Generator,
     Raises:
         GradientCheckError naming the first parameter that disagrees.
     """
-    names = list(model.params) if params is None else list(params)
+    _check_settings(rng, eps, rtol, atol, "check_directional")
+    names = list(model.params) if params is None else \
+        [params] if isinstance(params, str) else list(params)
+    unknown = [n for n in names if n not in model.params]
+    if unknown:
+        raise ValueError(f"check_directional: params names {unknown[0]!r}, which is not among "
+                         f"the model's parameters {sorted(model.params)}")
     _, cache = model.forward(batch)
     grads = model.backward(cache)
+    if not isinstance(grads, dict):
+        raise GradientCheckError(f"backward returned {type(grads).__name__}, expected a dict "
+                                 f"{{parameter name: gradient}}")
+    stray = [n for n in grads if n not in model.params]
+    if stray:
+        raise GradientCheckError(f"backward returned a gradient for {stray[0]!r}, which is not "
+                                 f"among the model's parameters {sorted(model.params)}")
     report = {}
     for name in names:
         p = model.params[name]
         _require_float64(p, f"parameter {name!r}")
         v = rng.standard_normal(p.shape)
         g = grads.get(name)
+        if g is not None:
+            _check_grad_shape(f"parameter {name!r}", g, p.shape)
         if g is None:
             analytic = 0.0
         elif isinstance(g, RowGrad):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from nprec.data import (
     Interactions,
@@ -22,6 +23,8 @@ from nprec.data import (
     time_split,
 )
 from nprec.errors import ConfigError, DataError, TrainingError, UnknownIdError
+from nprec.layers import embedding_backward, embedding_forward
+from nprec.layers.rowgrad import RowGrad
 from nprec.metrics import (
     RankingEvaluator,
     evaluate_loo_full,
@@ -46,6 +49,7 @@ from nprec.models import (
 )
 from nprec.models.baselines import EASE, SKNN, ItemKNN, Popularity
 from nprec.optim import Adam
+from nprec.testing import GradientCheckError, check_directional, check_grads, numerical_grad
 from nprec.train import fit
 
 U, V = 40, 30
@@ -401,3 +405,77 @@ def test_fit_options(kwargs, message):
 def test_fit_refuses_a_validation_result_that_is_not_a_number(evaluate, message):
     with pytest.raises(TrainingError, match=message):
         _fit(epochs=2, evaluate=evaluate, metric="x")
+
+
+# -- gradient checks ---------------------------------------------------------------------
+
+class _Square:
+    """L = sum(W**2) with a hand-written gradient `grad(W)` (right or wrong)."""
+
+    def __init__(self, grad) -> None:
+        # Equal rows: a gradient broadcast from one row gives the right directional
+        # derivative, so only a shape check can tell.
+        self.params = {"W": np.tile([1.0, -2.0], (3, 1))}
+        self.grad = grad
+
+    def forward(self, batch):
+        return float(np.sum(self.params["W"] ** 2)), None
+
+    def backward(self, cache):
+        return {"W": self.grad(self.params["W"])}
+
+
+@pytest.mark.parametrize("grad, message", [
+    (lambda W: 2 * W[0], r"parameter 'W': gradient has shape \(2,\), expected \(3, 2\)"),
+    (lambda W: RowGrad(np.array([-1, 0, 1]), 2 * W[[2, 0, 1]], 3),
+     r"parameter 'W': RowGrad rows must be sorted, unique integers in \[0, 3\)"),
+    (lambda W: RowGrad(np.array([0, 1, 2]), 2 * W[:, :1] - 2 * W[:, 1:], 3),
+     r"parameter 'W': RowGrad .* does not fit the parameter's shape \(3, 2\)"),
+], ids=["broadcast", "negative-rows", "narrow-rows"])
+def test_check_directional_refuses_a_gradient_of_the_wrong_shape(grad, message):
+    check_directional(_Square(lambda W: 2 * W), None, _rng())
+    with pytest.raises(GradientCheckError, match=message):
+        check_directional(_Square(grad), None, _rng())
+
+
+def test_check_directional_names_a_stray_gradient_and_an_unknown_parameter():
+    model = _Square(lambda W: 2 * W)
+    model.backward = lambda cache: {"W": 2 * model.params["W"], "w": 0.0}
+    with pytest.raises(GradientCheckError, match="backward returned a gradient for 'w'"):
+        check_directional(model, None, _rng())
+    with pytest.raises(ValueError, match="check_directional: params names 'V'"):
+        check_directional(_Square(lambda W: 2 * W), None, _rng(), params=["V"])
+
+
+def test_check_grads_refuses_a_row_gradient_with_negative_rows():
+    def wrapped_backward(dy, cache):
+        _, dE = embedding_backward(dy, cache)
+        return None, RowGrad(dE.rows - dE.n_rows, dE.values, dE.n_rows)  # -1 means row V-1
+
+    E, ids = np.random.default_rng(1).standard_normal((5, 3)), np.array([0, 4, 4])
+    check_grads(embedding_forward, embedding_backward, ids, E, rng=_rng())
+    with pytest.raises(GradientCheckError, match=r"argument 1: RowGrad rows must be sorted"):
+        check_grads(embedding_forward, wrapped_backward, ids, E, rng=_rng())
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"rng": 0}, TypeError, "check_grads: rng must be a np.random.Generator"),
+    ({"eps": 0.0}, ValueError, "check_grads: eps must be a positive step, got 0.0"),
+    ({"rtol": -1.0}, ValueError, "check_grads: rtol must be a finite number >= 0"),
+    ({"atol": float("nan")}, ValueError, "check_grads: atol must be a finite number >= 0"),
+])
+def test_check_grads_settings(kwargs, error, message):
+    E, ids = np.ones((5, 3)), np.array([0, 1])
+    with pytest.raises(error, match=message):
+        check_grads(embedding_forward, embedding_backward, ids, E, **{"rng": _rng(), **kwargs})
+
+
+def test_numerical_grad_refuses_a_zero_step():
+    with pytest.raises(ValueError, match="numerical_grad: eps must be a positive step"):
+        numerical_grad(lambda x: x ** 2, np.ones(3), np.ones(3), eps=0.0)
+
+
+def test_sparse_fold_in_rows_of_ones_still_score():
+    model = _trained("ease")
+    X = sp.csr_array(np.eye(1, V))
+    assert np.all(np.isfinite(model.score_fold_in(X)))
