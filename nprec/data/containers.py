@@ -214,11 +214,23 @@ class Interactions:
                  item_ids: np.ndarray | None = None, implicit: bool = True) -> Interactions:
         """Build from a scipy sparse matrix (rows users, columns items).
 
+        With `implicit=True` every nonzero entry is an interaction: entries stored as zero
+        (SciPy keeps them, e.g. after two entries cancel) are not, as in the matrix itself.
         With `implicit=False` the stored values become the ratings.
+        Raises:
+            DataError for a NaN or infinite value, or with `implicit=True` a negative one (an
+            interaction is present or absent, or counted: never below zero).
         """
         csr = sp.csr_array(matrix)
         csr.sum_duplicates()
         csr.sort_indices()
+        if csr.nnz and not np.all(np.isfinite(csr.data)):
+            raise DataError("Interactions.from_csr: the matrix holds a NaN or infinite value")
+        if implicit:
+            if csr.nnz and csr.data.min() < 0:
+                raise DataError(f"Interactions.from_csr: implicit feedback with a negative "
+                                f"value ({csr.data.min():g}); pass implicit=False for ratings")
+            csr.eliminate_zeros()
         return cls(csr.indptr, csr.indices, csr.shape[1],
                    ratings=None if implicit else csr.data,
                    user_ids=user_ids, item_ids=item_ids)

@@ -479,3 +479,25 @@ def test_sparse_fold_in_rows_of_ones_still_score():
     model = _trained("ease")
     X = sp.csr_array(np.eye(1, V))
     assert np.all(np.isfinite(model.score_fold_in(X)))
+
+
+# -- Interactions.from_csr ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, implicit, message", [
+    (np.nan, True, "NaN or infinite"), (np.inf, False, "NaN or infinite"),
+    (-1.0, True, "negative value")])
+def test_from_csr_refuses_values_that_are_no_interaction(value, implicit, message):
+    matrix = sp.csr_array(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    matrix.data[1] = value
+    with pytest.raises(DataError, match=f"from_csr: .*{message}"):
+        Interactions.from_csr(matrix, implicit=implicit)
+
+
+def test_from_csr_implicit_drops_entries_stored_as_zero():
+    # Two entries that cancel leave a stored zero in SciPy's matrix: no interaction.
+    matrix = sp.csr_array((np.array([1.0, -1.0, 1.0]), (np.array([0, 0, 1]), np.array([1, 1, 0]))),
+                          shape=(2, 2))
+    data = Interactions.from_csr(matrix)
+    assert data.nnz == 1 and data.row(1).tolist() == [0] and data.row(0).size == 0
+    rated = Interactions.from_csr(sp.csr_array(np.array([[0.0, -2.0]])), implicit=False)
+    assert rated.ratings.tolist() == [-2.0]              # ratings may be negative
