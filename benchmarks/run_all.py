@@ -62,7 +62,7 @@ def benchmarks(threads: int, official: str | None, quick: bool) -> list[tuple[st
                             "bpreg=1.0,logq=0.0"] + gru_official,
          str(data / "session" / "rsc15_100k")),
         ("gru4rec-diginetica", ["bench_gru4rec.py", "--data", "diginetica", "--threads", t,
-                                "--skip-check", "--epochs", "1", "--only", "nprec,official",
+                                "--skip-check", "--epochs", "2", "--only", "nprec,official",
                                 "--params",
                                 "loss=bpr-max,constrained_embedding=True,layers=512,"
                                 "batch_size=128,dropout_p_embed=0.5,dropout_p_hidden=0.3,"
@@ -71,7 +71,7 @@ def benchmarks(threads: int, official: str | None, quick: bool) -> list[tuple[st
          + gru_official, str(data / "session" / "diginetica")),
         ("narm", ["bench_narm.py", "--data", "yoochoose1_64", "--threads", t, "--batches", "100"],
          str(data / "session" / "yoochoose1_64")),
-        ("autoencoders", ["bench_autoencoders.py", "--threads", t, "--data",
+        ("autoencoders", ["bench_autoencoders.py", "--threads", t, "--rounds", "7", "--data",
                           str(data / "ml-1m" / "ratings_partial" / "ml-1m.ratings_known.tsv.gz")],
          str(data / "ml-1m" / "ratings_partial")),
         ("floor", ["bench_floor.py", "--threads", t] + gru_official, str(data / "session")),
