@@ -64,7 +64,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "train", help="train a model and evaluate it",
         description="Train MODEL, select the epoch on a validation split, evaluate it on the "
                     "test split and write config.toml, results.json, best.npz and last.npz "
-                    "to --out. With no --data the built-in synthetic data is used. "
+                    "to --out (the baselines, fitted once, write no last.npz). With no --data "
+                    "the built-in synthetic data is used. "
                     "`nprec train MODEL --options` lists the model's options.")
     p.add_argument("model", nargs="?", help="model name (see `nprec train --models`)")
     p.add_argument("--data", metavar="PATH", help="training data file (or the whole data set)")
