@@ -121,9 +121,9 @@ class TorchAE(torch.nn.Module if torch else object):
         return nll + beta * kl + self.lam * reg
 
 
-def _model(name: str, n_items: int, dtype, seed: int = 0, **overrides):
+def _model(name: str, n_users: int, n_items: int, dtype, seed: int = 0, **overrides):
     module = multvae if name == "multvae" else multdae
-    return module.Model(module.Config(**overrides), 1, n_items,
+    return module.Model(module.Config(**overrides), n_users, n_items,
                         rng=np.random.default_rng(seed), dtype=dtype)
 
 
@@ -135,7 +135,7 @@ def check_against_twin() -> None:
     X[0, 0] = 1.0
     for name, vae, overrides in (("multvae", True, {"p_dims": [5, 8]}),
                                  ("multdae", False, {"p_dims": [6], "lam": 0.01})):
-        model = _model(name, V, np.float64, **overrides)
+        model = _model(name, U, V, np.float64, **overrides)
         keep = (rng.random(X.nnz) < 0.5) * 2.0                          # (nnz,)
         dense_mask = np.ones((U, V))
         dense_mask[X.toarray() != 0] = keep                             # same entries dropped
@@ -182,7 +182,7 @@ def time_epochs(train, name: str, rounds: int
     """Alternate whole epochs of nprec and the twin: each side's median wall and CPU seconds,
     and each side's wall seconds round by round."""
     vae = name == "multvae"
-    model = _model(name, train.n_items, np.float32)
+    model = _model(name, train.n_users, train.n_items, np.float32)
     optimizer = Adam(1e-3)
     twin = TorchAE(train.n_items, model.config.p_dims, vae, lam=model.config.lam)
     twin.load_nprec(model.params)
