@@ -15,6 +15,13 @@ round's two sides run back to back, so a phase moves both, and their ratio keeps
 it. The ratio of each side's median pairs round 3's nprec with round 5's PyTorch when their
 orders differ: on Mult-VAE, seven rounds gave 0.57 one way and 0.60 the other. Benchmarks
 with one round (the official GRU4Rec code's whole epochs) print no paired ratio.
+
+Where a round is a whole epoch (Mult-VAE, Mult-DAE, GRU4Rec) every round does the same work
+and the paired ratio estimates the epoch's ratio. Where a round is a block of different
+batches (NARM's 5 batches, NCF's 200 steps) it weights every block alike, while the epoch's
+ratio weights a block by its time: when the ratio depends on the batch, the two differ (NARM:
+0.84 for the epoch, 0.90 paired, nprec gaining most on the long, costly batches), and the
+epoch's ratio, `ratio`, is the one a speed target means.
 """
 
 from __future__ import annotations
