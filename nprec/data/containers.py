@@ -42,17 +42,22 @@ def check_kind(data, kinds: tuple[type, ...], what: str, name: str = "data") -> 
         raise DataError(f"{what}: {name} must be {names}, got {type(data).__name__}")
 
 
-def _as_positions(values, dtype: type, what: str) -> np.ndarray:
-    """Dense indices as `dtype`; a DataError for floats or booleans (a cast would truncate 2.7
-    to 2, or turn a mask into positions 0 and 1)."""
+def as_integers(values, what: str, dtype: type = np.int64) -> np.ndarray:
+    """`values` as integer positions of `dtype`; a DataError for floats or booleans (a cast
+    would truncate 2.7 to 2, or turn a mask into positions 0 and 1)."""
     a = np.asarray(values)
     if a.size and a.dtype.kind not in "iu":
         raise DataError(f"{what} must be integers, got {a.dtype}")
     return a.astype(dtype, copy=False)
 
 
-def _check_positions(a: np.ndarray, n: int, what: str) -> np.ndarray:
-    """`a` (positions) checked to lie in [0, n): NumPy would take -1 from the end."""
+def as_indices(values, n: int, what: str) -> np.ndarray:
+    """`values` as int64 positions in [0, n) (NumPy would take -1 from the end).
+
+    Raises:
+        DataError if they are not integers; UnknownIdError if one is outside [0, n).
+    """
+    a = as_integers(values, what)
     if a.size and (a.min() < 0 or a.max() >= n):
         bad = int(a.min()) if a.min() < 0 else int(a.max())
         raise UnknownIdError(f"{what}: position {bad} is outside [0, {n})")
@@ -73,7 +78,7 @@ def _position(i, n: int, what: str) -> int:
     """One position in [0, n) (a row or a session)."""
     if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
         raise DataError(f"{what}: expected an integer position, got {i!r}")
-    return int(_check_positions(np.asarray(i), n, what))
+    return int(as_indices(i, n, what))
 
 
 class IdMap:
@@ -145,8 +150,8 @@ class Interactions:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        self.indptr = _as_positions(self.indptr, np.int64, "Interactions: indptr")
-        self.indices = _as_positions(self.indices, np.int32, "Interactions: indices")
+        self.indptr = as_integers(self.indptr, "Interactions: indptr", np.int64)
+        self.indices = as_integers(self.indices, "Interactions: indices", np.int32)
         self.n_items = int(self.n_items)
         nnz = self.indices.size
         if self.indptr.ndim != 1 or self.indptr.size < 1 or self.indptr[0] != 0 \
@@ -183,8 +188,8 @@ class Interactions:
         Entries are sorted by (user, item); a repeated (user, item) pair is a `DataError`
         (readers decide how to merge repeats before calling this).
         """
-        users = _as_positions(users, np.int64, "Interactions: users")
-        items = _as_positions(items, np.int64, "Interactions: items")
+        users = as_integers(users, "Interactions: users", np.int64)
+        items = as_integers(items, "Interactions: items", np.int64)
         if users.shape != items.shape or users.ndim != 1:
             raise DataError("Interactions: users and items must be 1-d arrays of equal length")
         for name, arr in (("ratings", ratings), ("times", times), ("positions", positions)):
@@ -294,8 +299,7 @@ class Interactions:
 
     def select_users(self, users: np.ndarray) -> Interactions:
         """A new `Interactions` holding only the given rows (in the given order)."""
-        users = _check_positions(_as_positions(users, np.int64, "select_users: users"),
-                                 self.n_users, "select_users: users")
+        users = as_indices(users, self.n_users, "select_users: users")
         lengths = self.row_lengths()[users]
         indptr = np.zeros(users.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
@@ -348,8 +352,8 @@ class Sessions:
     _item_map: IdMap | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.offsets = _as_positions(self.offsets, np.int64, "Sessions: offsets")
-        self.items = _as_positions(self.items, np.int32, "Sessions: items")
+        self.offsets = as_integers(self.offsets, "Sessions: offsets", np.int64)
+        self.items = as_integers(self.items, "Sessions: items", np.int32)
         self.n_items = int(self.n_items)
         n = self.items.size
         if self.offsets.ndim != 1 or self.offsets.size < 1 or self.offsets[0] != 0 \
@@ -374,7 +378,7 @@ class Sessions:
         offsets = np.zeros(len(sessions) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         items = np.array([i for s in sessions for i in s])
-        items = _as_positions(items, np.int64, "Sessions.from_lists: items")
+        items = as_integers(items, "Sessions.from_lists: items", np.int64)
         if n_items is None:
             n_items = int(items.max()) + 1 if items.size else 0
         return cls(offsets, items, n_items, **kwargs)
@@ -419,8 +423,7 @@ class Sessions:
 
     def select(self, sessions: np.ndarray) -> Sessions:
         """A new `Sessions` holding the given sessions in the given order."""
-        sessions = _check_positions(_as_positions(sessions, np.int64, "select: sessions"),
-                                    self.n_sessions, "select: sessions")
+        sessions = as_indices(sessions, self.n_sessions, "select: sessions")
         lengths = self.lengths()[sessions]
         offsets = np.zeros(sessions.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])

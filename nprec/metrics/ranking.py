@@ -64,6 +64,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from nprec.data.containers import as_integers
 from nprec.errors import ConfigError, DataError
 from nprec.kernels.ranking import METRICS, POLICIES, ranking_metrics
 from nprec.kernels.topk import topk_rows
@@ -103,14 +104,12 @@ def as_csr_rows(x, n_rows: int, what: str) -> tuple[np.ndarray, np.ndarray]:
         ptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(present, out=ptr[1:])
         return ptr, arr[present].astype(np.int64)
-    ptr, idx = np.asarray(ptr), np.asarray(idx)
-    for name, a in (("indptr", ptr), ("indices", idx)):
-        # A cast would truncate 2.7 to item 2: a silently different target or mask.
-        if a.size and a.dtype.kind not in "iu":
-            raise DataError(f"{what}: CSR {name} must be integers, got {a.dtype}")
+    # A cast would truncate 2.7 to item 2: a silently different target or mask.
+    ptr = as_integers(ptr, f"{what}: CSR indptr")
+    idx = as_integers(idx, f"{what}: CSR indices")
     if ptr.shape != (n_rows + 1,):
         raise DataError(f"{what}: CSR indptr has shape {ptr.shape}, expected ({n_rows + 1},)")
-    return ptr.astype(np.int64), idx.astype(np.int64)
+    return ptr, idx
 
 
 def _check_settings(ks, metrics, ties) -> tuple[tuple[int, ...], tuple[str, ...]]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from nprec.data.containers import Interactions, check_kind
-from nprec.errors import DataError, UnknownIdError
+from nprec.data.containers import Interactions, as_indices, as_integers, check_kind
+from nprec.errors import DataError
 
 
 def check_train(train, n_users: int, n_items: int, what: str) -> None:
@@ -25,29 +25,6 @@ def check_train(train, n_users: int, n_items: int, what: str) -> None:
     if train.shape != (n_users, n_items):
         raise DataError(f"{what}: train has {train.n_users} users x {train.n_items} items, the "
                         f"model {n_users} x {n_items}")
-
-
-def as_integers(values, what: str) -> np.ndarray:
-    """`values` as int64, a DataError if they are not integers (a cast would truncate)."""
-    a = np.asarray(values)
-    if a.size and a.dtype.kind not in "iu":
-        raise DataError(f"{what}: positions must be integers, got {a.dtype}")
-    return a.astype(np.int64, copy=False)
-
-
-def as_indices(values, n: int, what: str) -> np.ndarray:
-    """`values` as int64 positions in [0, n).
-
-    Raises:
-        DataError if they are not integers; UnknownIdError if one is outside [0, n).
-    """
-    a = as_integers(values, what)
-    if a.size == 0:
-        return a
-    lo, hi = int(a.min()), int(a.max())
-    if lo < 0 or hi >= n:
-        raise UnknownIdError(f"{what}: position {lo if lo < 0 else hi} is outside [0, {n})")
-    return a
 
 
 def as_users(users, n_users: int, what: str) -> np.ndarray:

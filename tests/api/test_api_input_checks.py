@@ -214,7 +214,7 @@ def test_narm_batches_refuse_sessions_of_another_vocabulary():
 
 @pytest.mark.parametrize("items, error, message", [
     (np.array([-1, 2]), DataError, r"attention_weights: a session must be 1 to T item indices"),
-    (np.array([1.7, 2.2]), DataError, r"attention_weights items: positions must be integers"),
+    (np.array([1.7, 2.2]), DataError, r"attention_weights items must be integers"),
     (np.array([], dtype=np.int64), DataError, r"attention_weights: a session must be 1 to T"),
 ], ids=["negative", "float", "empty"])
 def test_narm_attention_weights_refuse_bad_items(items, error, message):

@@ -66,5 +66,5 @@ def test_a_session_of_float_positions_is_an_error(tmp_path, name):
                  "--set", "synthetic_users=60", "--set", "synthetic_items=40"]) == 0
     _, model, _ = load_trained(path)
     assert np.all(np.isfinite(model.score_session(np.array([3, 1]))))
-    with pytest.raises(DataError, match="score_session items: positions must be integers"):
+    with pytest.raises(DataError, match="score_session items must be integers"):
         model.score_session(np.array([3.0, 1.5]))
