@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from nprec.errors import DataError, UnknownIdError
+from nprec.errors import DataError, NprecError, UnknownIdError
 
 
 def _as_id_array(ids: np.ndarray | None, n: int, what: str) -> np.ndarray:
@@ -49,6 +49,20 @@ def as_integers(values, what: str, dtype: type = np.int64) -> np.ndarray:
     if a.size and a.dtype.kind not in "iu":
         raise DataError(f"{what} must be integers, got {a.dtype}")
     return a.astype(dtype, copy=False)
+
+
+def as_count(value, what: str, least: int = 0, error: type[NprecError] = DataError) -> int:
+    """One size, count or seed: `value` as an int if it is a Python or NumPy integer >= least.
+
+    Floats (2.5, or 2.0 where a shape is wanted), booleans and strings are refused rather
+    than cast, and so is a value below `least` (NumPy's own errors for these name no argument).
+    Raises:
+        `error` (DataError unless the caller says ConfigError), "{what} must be an integer
+        >= {least}, got {value!r}".
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise error(f"{what} must be an integer >= {least}, got {value!r}")
+    return int(value)
 
 
 def as_indices(values, n: int, what: str) -> np.ndarray:

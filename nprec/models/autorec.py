@@ -43,6 +43,7 @@ from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forwar
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import masked_squared_error_backward, masked_squared_error_forward
 from nprec.models._indices import as_pairs, check_train
+from nprec.models._init_args import check_init
 from nprec.models.multdae import xavier_uniform
 from nprec.train import EpochBatches
 
@@ -102,8 +103,8 @@ class Model:
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype)
         self.n_users, self.n_items = n_users, n_items
-        self.dtype = np.dtype(dtype)
         self.item_based = config.based == "item"
         n, k = (n_users if self.item_based else n_items), config.hidden_units
         self.n_rows = n_items if self.item_based else n_users           # examples

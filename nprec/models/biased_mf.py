@@ -32,6 +32,7 @@ from nprec.layers.products import rowdot_backward, rowdot_forward
 from nprec.losses import l2_penalty_backward, l2_penalty_forward
 from nprec.losses.squared import squared_error_backward, squared_error_forward
 from nprec.models._indices import as_pairs, check_train
+from nprec.models._init_args import check_init
 from nprec.train import EpochBatches
 
 KIND = "ratings"
@@ -84,8 +85,8 @@ class Model:
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
-        self.n_users, self.n_items = n_users, n_items
-        self.dtype = np.dtype(dtype)
+        self.n_users, self.n_items, self.dtype = check_init(self.name, n_users, n_items, rng,
+                                                            dtype)
         D, std = config.factors, config.init_std
         self.params = {
             "P": (std * rng.standard_normal((n_users, D))).astype(self.dtype),  # (U, D)

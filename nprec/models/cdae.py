@@ -66,6 +66,7 @@ from nprec.losses import (
 )
 from nprec.losses.squared import squared_error_backward, squared_error_forward
 from nprec.models._indices import as_fold_in, as_users, check_train
+from nprec.models._init_args import check_init
 from nprec.models.multdae import FoldInModel, UserEpoch, xavier_uniform
 
 KIND = "interactions"
@@ -151,8 +152,8 @@ class Model(FoldInModel):
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype)
         self.n_users, self.n_items = n_users, n_items
-        self.dtype = np.dtype(dtype)
         self._train = None
         K = config.embedding_size
         self.params = {

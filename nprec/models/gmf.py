@@ -20,6 +20,7 @@ from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import hadamard_backward, hadamard_forward
 from nprec.models._indices import as_candidates, as_users, check_train
+from nprec.models._init_args import check_init
 from nprec.models.ncf import (
     ALIASES,
     DEFAULTS,
@@ -63,6 +64,7 @@ class Model:
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, dtype = check_init(self.name, n_users, n_items, rng, dtype)
         self.n_users, self.n_items = n_users, n_items
         f, std = config.factors, config.init_std
         self.params = {"P": gaussian(rng, (n_users, f), std, dtype),    # (U, f)

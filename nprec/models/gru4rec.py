@@ -62,6 +62,7 @@ from nprec.kernels.gru4rec import LOSSES, sampled_loss
 from nprec.kernels.gru4rec_step import gru_train_backward, gru_train_forward
 from nprec.layers import RowGrad
 from nprec.models._indices import as_integers
+from nprec.models._init_args import check_init
 from nprec.models.gru4rec_input import (
     StepInput,
     TrainingSteps,
@@ -172,8 +173,9 @@ class Model:
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype,
+                                                  sessions=True)
         self.n_users, self.n_items = n_users, n_items
-        self.dtype = np.dtype(dtype)
         layers = config.layers
         D = config.embedding_size(layers)
         self.mode = "constrained" if config.constrained_embedding else (

@@ -51,6 +51,7 @@ from nprec.layers.products import rowdot_backward, rowdot_forward
 from nprec.losses import bpr_backward, bpr_forward, l2_penalty_backward, l2_penalty_forward
 from nprec.losses.logistic_mf import logistic_mf_backward, logistic_mf_forward
 from nprec.models._indices import as_candidates, as_users, check_train
+from nprec.models._init_args import check_init
 from nprec.train import EpochBatches
 
 KIND = "interactions"
@@ -121,6 +122,7 @@ class Model:
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, dtype = check_init(self.name, n_users, n_items, rng, dtype)
         self.n_users, self.n_items = n_users, n_items
         D, std = config.factors, config.init_std
         self.params = {

@@ -51,6 +51,7 @@ from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_forward,
 )
 from nprec.models._indices import as_candidates, as_fold_in, as_users, check_train
+from nprec.models._init_args import check_init
 from nprec.samplers import user_batches
 
 KIND = "interactions"
@@ -248,8 +249,8 @@ class Model(FoldInModel):
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype)
         self.n_users, self.n_items = n_users, n_items
-        self.dtype = np.dtype(dtype)
         self._train = None                              # training rows, for score_all
         p = list(config.p_dims)
         sizes = [n_items] + p[::-1] + p[1:] + [n_items]                 # I-...-code-...-I

@@ -45,6 +45,7 @@ from nprec.losses.multinomial_sparse import (
 )
 from nprec.models import multdae
 from nprec.models._indices import as_fold_in
+from nprec.models._init_args import check_init
 from nprec.models.multdae import (
     mlp_backward,
     mlp_forward,
@@ -105,8 +106,8 @@ class Model(multdae.Model):
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype)
         self.n_users, self.n_items = n_users, n_items
-        self.dtype = np.dtype(dtype)
         self._train = None
         self.update_count = 0
         p = list(config.p_dims) + [n_items]                             # decoder: L ... I

@@ -66,6 +66,7 @@ from nprec.layers import (
 from nprec.layers.products import concat_backward, concat_forward
 from nprec.losses.softmax_fused import softmax_ce_fused_backward, softmax_ce_fused_forward
 from nprec.models._indices import as_integers
+from nprec.models._init_args import check_init
 from nprec.samplers import prefix_batches, prefix_samples
 
 KIND = "sessions"
@@ -176,6 +177,8 @@ class Model:
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
+        n_users, n_items, dtype = check_init(self.name, n_users, n_items, rng, dtype,
+                                             sessions=True)
         self.n_users, self.n_items = n_users, n_items
         D, H, V = config.dim_proj, config.hidden_units, n_items
         self._score_buffer = np.empty((0, V), dtype=dtype)  # reused (B, V) scores

@@ -1,0 +1,48 @@
+"""Checked constructor arguments, shared by every `Model(config, n_users, n_items, *, rng,
+dtype)`.
+
+Unchecked, a wrong size fails inside NumPy ("negative dimensions are not allowed"), a seed
+given as `rng` fails as an AttributeError of `int` inside an initialiser, and an integer dtype
+builds integer parameters that the optimisers truncate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nprec.data.containers import as_count
+from nprec.errors import ConfigError
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_init(model: str, n_users: Any, n_items: Any, rng: Any, dtype: Any, *,
+               sessions: bool = False) -> tuple[int, int, np.dtype]:
+    """A model's sizes, generator and parameter dtype, checked.
+
+    Args:
+        model:    the model's name, for the messages ("mf").
+        n_users, n_items: integers >= 1; a session model (`sessions=True`) reads no users,
+                  and takes n_users >= 0 (the driver passes 0).
+        rng:      a `np.random.Generator`.
+        dtype:    float32 or float64 (anything `np.dtype` reads as one of them).
+    Returns:
+        (n_users, n_items) as ints and dtype as a `np.dtype`.
+    Raises:
+        ConfigError naming the model, the argument and its value.
+    """
+    n_users = as_count(n_users, f"{model}: n_users", 0 if sessions else 1, ConfigError)
+    n_items = as_count(n_items, f"{model}: n_items", 1, ConfigError)
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"{model}: rng must be a np.random.Generator (np.random.default_rng"
+                          f"(seed)), got {rng!r}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in DTYPES:          # (`None in DTYPES`: NumPy compares it as float64)
+        raise ConfigError(f"{model}: dtype must be float32 or float64, got "
+                          f"{repr(dtype) if dt is None else dt.name}")
+    return n_users, n_items, dt
