@@ -21,12 +21,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import re
 import sys
 import types
 import typing
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nprec.errors import ConfigError
 
@@ -42,6 +45,66 @@ def check(ok: bool, key: str, message: str) -> None:
     """Raise `ConfigError('key: message')` unless ok; used by every `__post_init__`."""
     if not ok:
         raise ConfigError(f"{key}: {message}")
+
+
+# What a value of each option type must be, alone and in a list.
+_TYPE_NAMES = {int: ("an integer", "integers"), float: ("a finite number", "finite numbers"),
+               bool: ("true or false", "booleans"), str: ("a string", "strings")}
+
+
+def _is_a(value: Any, tp: Any) -> bool:
+    """Whether `value` is of the option type `tp` (NumPy scalars count as numbers)."""
+    if tp is bool:
+        return isinstance(value, (bool, np.bool_))
+    if isinstance(value, (bool, np.bool_)):
+        return False                        # True is an int to Python, never an option's size
+    if tp is int:
+        return isinstance(value, numbers.Integral)
+    if tp is float:
+        return isinstance(value, numbers.Real) and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    return True
+
+
+def _owner(options: Any) -> str:
+    """`mf.Config`: the module and class of a model's options, for messages."""
+    return f"{type(options).__module__.rsplit('.', 1)[-1]}.{type(options).__qualname__}"
+
+
+def check_types(options: Any) -> None:
+    """A `ConfigError` unless every option of a model's `Config` holds a value of its type.
+
+    Values read from a file or `--set` are converted by `convert` before they get here; this
+    is for `Config(...)` called from Python, where `factors=2.5` or `layers="64"` would
+    otherwise fail deep inside the model (an int option takes a Python or NumPy integer, a
+    float option any finite real number, a list option a list or tuple of those).
+    """
+    hints = _field_types(type(options))
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        inner, optional = _split_optional(hints[f.name])
+        if value is None and optional:
+            continue
+        if typing.get_origin(inner) is list:
+            (elem,) = typing.get_args(inner)
+            ok = isinstance(value, (list, tuple)) and all(_is_a(v, elem) for v in value)
+            want = f"a list of {_TYPE_NAMES.get(elem, ('', 'values'))[1]}"
+        else:
+            ok = value is not None and _is_a(value, inner)
+            want = _TYPE_NAMES.get(inner, ("a value",))[0]
+        if not ok:
+            raise ConfigError(f"model.{f.name}: must be {want}{' or None' if optional else ''}"
+                              f", got {value!r} ({_owner(options)})")
+
+
+def check_least(options: Any, name: str, least: int, note: str = "") -> None:
+    """A `ConfigError` naming the option, its value and the model unless the integer option
+    `name` of a model's `Config` is >= least (None, where allowed, means unset)."""
+    value = getattr(options, name)
+    if value is not None and value < least:
+        raise ConfigError(f"model.{name}: must be >= {least}{note}, got {value!r} "
+                          f"({_owner(options)})")
 
 
 @dataclasses.dataclass

@@ -3,8 +3,9 @@
 Every model module provides:
 
     Config    a dataclass of hyperparameters: public option names (the paper's or the
-              official code's), the paper's defaults, ranges checked in `__post_init__`
-              (a bad value raises `ConfigError` naming the option).
+              official code's), the paper's defaults, types and ranges checked in
+              `__post_init__` (`config.check_types`, `check_least`, `check`: a bad value
+              raises `ConfigError` naming the option).
     Model     the model class:
                   Model(config, n_users, n_items, *, rng, dtype)  initialises `params`
                   params                 {name: ndarray}, named as in the paper

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nprec.checkpoint import StoredArrays
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.data.containers import Interactions
 from nprec.errors import ConfigError
 from nprec.layers import dense_backward, dense_forward, sigmoid_backward, sigmoid_forward
@@ -74,13 +74,14 @@ class Config:
     momentum: float = field(default=0.0, metadata={"help": "sgd/adagrad momentum"})
 
     def __post_init__(self) -> None:
+        check_types(self)
         check(self.based in ("item", "user"), "model.based",
               f"must be item or user, got {self.based!r}")
-        check(self.hidden_units >= 1, "model.hidden_units", "must be >= 1")
+        check_least(self, "hidden_units", 1)
         check(self.lam >= 0, "model.lam", "must be >= 0")
         check(self.hid_activation in ("sigmoid", "identity"), "model.hid_activation",
               f"must be sigmoid or identity, got {self.hid_activation!r}")
-        check(self.batch_size >= 1, "model.batch_size", "must be >= 1")
+        check_least(self, "batch_size", 1)
         check(self.optimizer in ("sgd", "adagrad", "adam"), "model.optimizer",
               f"must be sgd, adagrad or adam, got {self.optimizer!r}")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nprec.checkpoint import StoredArrays
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.models.baselines import EASE, SKNN, VSKNN, ItemKNN, Popularity
 from nprec.models.baselines.sknn import SIMILARITIES
 
@@ -39,7 +39,8 @@ class ItemKNNConfig:
     shrink: float = field(default=10.0, metadata={"help": "shrink term of the cosine"})
 
     def __post_init__(self) -> None:
-        check(self.k >= 1, "model.k", "must be >= 1")
+        check_types(self)
+        check_least(self, "k", 1)
         check(self.shrink >= 0, "model.shrink", "must be >= 0")
 
 
@@ -52,6 +53,7 @@ class EASEConfig:
         "help": "λ values to search on the validation split (empty: use lam)"})
 
     def __post_init__(self) -> None:
+        check_types(self)
         check(self.lam > 0, "model.lam", "must be > 0")
         check(all(v > 0 for v in self.lambdas), "model.lambdas", "every λ must be > 0")
 
@@ -60,8 +62,9 @@ def _sknn_config(cls_name: str, defaults: dict[str, Any]) -> type:
     """The Config dataclass of SKNN or V-SKNN with that class's defaults."""
 
     def post_init(self) -> None:
-        check(self.k >= 1, "model.k", "must be >= 1")
-        check(self.sample_size >= 0, "model.sample_size", "must be >= 0 (0 = all sessions)")
+        check_types(self)
+        check_least(self, "k", 1)
+        check_least(self, "sample_size", 0, " (0 = all sessions)")
         check(self.similarity in SIMILARITIES, "model.similarity",
               f"must be one of {', '.join(SIMILARITIES)}")
         check(self.idf_weighting >= 0, "model.idf_weighting", "must be >= 0")
@@ -73,7 +76,8 @@ def _sknn_config(cls_name: str, defaults: dict[str, Any]) -> type:
              "idf_weighting": "IDF weight of items (0 = off)"}
     fields = [(name, type(value), field(default=value, metadata={"help": helps[name]}))
               for name, value in defaults.items()]
-    return dataclasses.make_dataclass(cls_name, fields, namespace={"__post_init__": post_init})
+    return dataclasses.make_dataclass(cls_name, fields, namespace={
+        "__post_init__": post_init, "__module__": __name__})     # (this module, in messages)
 
 
 SKNNConfig = _sknn_config("SKNNConfig", {"k": 100, "sample_size": 500, "similarity": "cosine",

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nprec.checkpoint import StoredArrays
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import rowdot_backward, rowdot_forward
@@ -57,9 +57,10 @@ class Config:
         "help": "clip predictions to the training ratings' range"})
 
     def __post_init__(self) -> None:
-        check(self.factors >= 1, "model.factors", "must be >= 1")
+        check_types(self)
+        check_least(self, "factors", 1)
         check(self.reg >= 0, "model.reg", "must be >= 0")
-        check(self.batch_size >= 1, "model.batch_size", "must be >= 1")
+        check_least(self, "batch_size", 1)
         check(self.optimizer in ("sgd", "adagrad", "adam"), "model.optimizer",
               f"must be sgd, adagrad or adam, got {self.optimizer!r}")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")

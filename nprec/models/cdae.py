@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.data.containers import Interactions
 from nprec.kernels.sampling import sample_negatives
 from nprec.layers import (
@@ -102,7 +102,8 @@ class Config:
     momentum: float = field(default=0.0, metadata={"help": "sgd/adagrad momentum"})
 
     def __post_init__(self) -> None:
-        check(self.embedding_size >= 1, "model.embedding_size", "must be >= 1")
+        check_types(self)
+        check_least(self, "embedding_size", 1)
         check(0 <= self.corruption_ratio < 1, "model.corruption_ratio", "must be in [0, 1)")
         check(self.loss_type in ("BCE", "MSE"), "model.loss_type",
               f"must be BCE or MSE, got {self.loss_type!r}")
@@ -112,9 +113,9 @@ class Config:
               f"must be sigmoid or identity, got {self.out_activation!r}")
         check(self.loss_type == "MSE" or self.out_activation == "sigmoid",
               "model.out_activation", "the BCE loss needs out_activation = sigmoid")
-        check(self.negatives >= 0, "model.negatives", "must be >= 0")
+        check_least(self, "negatives", 0)
         check(self.reg_weight >= 0, "model.reg_weight", "must be >= 0")
-        check(self.batch_size >= 1, "model.batch_size", "must be >= 1")
+        check_least(self, "batch_size", 1)
         check(self.optimizer in ("sgd", "adagrad", "adam"), "model.optimizer",
               f"must be sgd, adagrad or adam, got {self.optimizer!r}")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")

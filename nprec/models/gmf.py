@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nprec.config import check
+from nprec.config import check_least
 from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import hadamard_backward, hadamard_forward
@@ -46,7 +46,7 @@ class Config(NcfConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.factors >= 1, "model.factors", "must be >= 1")
+        check_least(self, "factors", 1)
 
 
 class GmfCache(NamedTuple):

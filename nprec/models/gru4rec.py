@@ -55,7 +55,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nprec.checkpoint import StoredArrays
-from nprec.config import check
+from nprec.config import check, check_types
 from nprec.data.containers import Sessions
 from nprec.errors import DataError
 from nprec.kernels.gru4rec import LOSSES, sampled_loss
@@ -124,6 +124,7 @@ class Config:
 
     def __post_init__(self) -> None:
         self.embedding = str(self.embedding)
+        check_types(self)
         check(self.loss in LOSSES, "model.loss",
               f"must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         check(self.embedding == "layersize"

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.data.containers import Interactions
 from nprec.kernels.sampling import sample_bpr_triples, sample_negatives
 from nprec.layers import embedding_backward, embedding_forward
@@ -81,11 +81,12 @@ class Config:
     init_std: float = field(default=0.1, metadata={"help": "std of the N(0, σ²) init"})
 
     def __post_init__(self) -> None:
-        check(self.factors >= 1, "model.factors", "must be >= 1")
+        check_types(self)
+        check_least(self, "factors", 1)
         check(self.loss in ("bpr", "logloss"), "model.loss",
               f"must be bpr or logloss, got {self.loss!r}")
-        check(self.negatives >= 1, "model.negatives", "must be >= 1")
-        check(self.batch_size >= 1, "model.batch_size", "must be >= 1")
+        check_least(self, "negatives", 1)
+        check_least(self, "batch_size", 1)
         check(self.optimizer in ("sgd", "adagrad", "adam"), "model.optimizer",
               f"must be sgd, adagrad or adam, got {self.optimizer!r}")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")

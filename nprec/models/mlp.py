@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nprec.config import check
+from nprec.config import check, check_least
 from nprec.data.containers import Interactions
 from nprec.layers import embedding_backward, embedding_forward
 from nprec.layers.products import concat_backward, concat_forward
@@ -58,7 +58,7 @@ class Config(NcfConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.factors is None or self.factors >= 1, "model.factors", "must be >= 1")
+        check_least(self, "factors", 1)
         check_layers(self.layers)
         check(not self.layers or self.factors in (None, self.layers[-1]), "model.factors",
               f"{self.factors} differs from the last of model.layers {self.layers}; give "

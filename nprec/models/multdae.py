@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nprec.checkpoint import StoredArrays
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.data.containers import Interactions
 from nprec.errors import ConfigError
 from nprec.kernels.autoencoders import normalize_and_drop
@@ -77,11 +77,12 @@ class Config:
     momentum: float = field(default=0.0, metadata={"help": "sgd/adagrad momentum"})
 
     def __post_init__(self) -> None:
+        check_types(self)
         check(len(self.p_dims) >= 1 and all(d >= 1 for d in self.p_dims), "model.p_dims",
               f"must be one or more positive sizes, got {self.p_dims}")
         check(0 < self.keep_prob <= 1, "model.keep_prob", "must be in (0, 1]")
         check(self.lam >= 0, "model.lam", "must be >= 0")
-        check(self.batch_size >= 1, "model.batch_size", "must be >= 1")
+        check_least(self, "batch_size", 1)
         check(self.optimizer in ("sgd", "adagrad", "adam"), "model.optimizer",
               f"must be sgd, adagrad or adam, got {self.optimizer!r}")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")

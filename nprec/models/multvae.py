@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nprec.checkpoint import StoredArrays
-from nprec.config import check
+from nprec.config import check, check_least
 from nprec.layers import dropout_mask, reparam_backward, reparam_forward
 from nprec.layers.products import concat_forward
 from nprec.losses import gaussian_kl_backward, gaussian_kl_forward, l2_penalty_backward
@@ -76,7 +76,7 @@ class Config(multdae.Config):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.anneal_cap >= 0, "model.anneal_cap", "must be >= 0")
-        check(self.total_anneal_steps >= 0, "model.total_anneal_steps", "must be >= 0")
+        check_least(self, "total_anneal_steps", 0)
 
 
 class VaeBatch(NamedTuple):

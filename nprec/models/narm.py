@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.data.containers import Sessions
 from nprec.errors import DataError, TrainingError
 from nprec.kernels.narm import bilinear_scores_into
@@ -99,13 +99,14 @@ class Config:
     momentum: float = field(default=0.0, metadata={"help": "sgd/adagrad momentum"})
 
     def __post_init__(self) -> None:
-        check(self.dim_proj >= 1, "model.dim_proj", "must be >= 1")
-        check(self.hidden_units >= 1, "model.hidden_units", "must be >= 1")
+        check_types(self)
+        check_least(self, "dim_proj", 1)
+        check_least(self, "hidden_units", 1)
         check(0 <= self.emb_dropout < 1, "model.emb_dropout", "must be in [0, 1)")
         check(0 <= self.ctx_dropout < 1, "model.ctx_dropout", "must be in [0, 1)")
-        check(self.batch_size >= 1, "model.batch_size", "must be >= 1")
-        check(self.max_len >= 0, "model.max_len", "must be >= 0 (0 = whole prefix)")
-        check(self.bucket >= 0, "model.bucket", "must be >= 0 (0 = no sorting)")
+        check_least(self, "batch_size", 1)
+        check_least(self, "max_len", 0, " (0 = whole prefix)")
+        check_least(self, "bucket", 0, " (0 = no sorting)")
         check(self.optimizer in ("sgd", "adagrad", "adam"), "model.optimizer",
               f"must be sgd, adagrad or adam, got {self.optimizer!r}")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nprec.config import check
+from nprec.config import check, check_least, check_types
 from nprec.data.containers import Interactions
 from nprec.layers.dense_relu import dense_relu_backward, dense_relu_forward
 from nprec.losses.bce_output import BceOutputCache, bce_output_backward, bce_output_forward
@@ -78,8 +78,9 @@ class NcfConfig:
         "help": "std σ of the N(0, σ²) init of the embeddings"})
 
     def __post_init__(self) -> None:
-        check(self.negatives >= 1, "model.negatives", "must be >= 1")
-        check(self.batch_size >= 1, "model.batch_size", "must be >= 1")
+        check_types(self)
+        check_least(self, "negatives", 1)
+        check_least(self, "batch_size", 1)
         check(self.optimizer in ("sgd", "adagrad", "adam"), "model.optimizer",
               f"must be sgd, adagrad or adam, got {self.optimizer!r}")
         check(self.learning_rate > 0, "model.learning_rate", "must be > 0")

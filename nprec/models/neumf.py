@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nprec.config import Settings, check
+from nprec.config import Settings, check, check_least
 from nprec.data.containers import Interactions
 from nprec.errors import CheckpointError, ConfigError
 from nprec.layers import embedding_backward, embedding_forward
@@ -92,14 +92,14 @@ class Config(NcfConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.factors >= 1, "model.factors", "must be >= 1")
+        check_least(self, "factors", 1)
         check_layers(self.layers)
         check(0.0 <= self.alpha <= 1.0, "model.alpha", "must be in [0, 1]")
         check(self.finetune_optimizer in ("sgd", "adagrad", "adam"), "model.finetune_optimizer",
               f"must be sgd, adagrad or adam, got {self.finetune_optimizer!r}")
         check(self.finetune_learning_rate > 0, "model.finetune_learning_rate", "must be > 0")
-        check(self.gmf_epochs >= 0, "model.gmf_epochs", "must be >= 0")
-        check(self.mlp_epochs >= 0, "model.mlp_epochs", "must be >= 0")
+        check_least(self, "gmf_epochs", 0)
+        check_least(self, "mlp_epochs", 0)
 
     def tower(self) -> list[int]:
         """The tower sizes in use: `layers`, or [8f, 4f, 2f, f] for f = `factors`."""

@@ -1,6 +1,6 @@
-"""Models refuse a bad size, generator or dtype with a ConfigError naming the model, the
-argument and the value, instead of NumPy's shape error or an AttributeError from inside an
-initialiser."""
+"""Models and their options refuse a bad size, generator or dtype with a ConfigError naming the
+model, the argument and the value, instead of NumPy's shape error or an AttributeError from
+inside an initialiser."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from nprec.models import (
     narm,
     neumf,
 )
+from nprec.models.baseline_runs import EASEConfig, ItemKNNConfig, SKNNConfig
 
 U, V = 6, 9
 
@@ -79,3 +80,44 @@ def test_numpy_sizes_and_dtype_names_still_build_the_same_model(name):
     for key, value in plain.params.items():
         assert value.dtype == np.float64
         np.testing.assert_array_equal(other.params[key], value)
+
+
+# -- Config(...) -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: mf.Config(factors=2.5), r"model.factors: must be an integer, got 2.5 \(mf.Config\)"),
+    (lambda: mf.Config(factors=0), r"model.factors: must be >= 1, got 0 \(mf.Config\)"),
+    (lambda: mf.Config(batch_size=True), "model.batch_size: must be an integer, got True"),
+    (lambda: mf.Config(learning_rate=float("nan")),
+     "model.learning_rate: must be a finite number, got nan"),
+    (lambda: mf.Config(exclude_positives=1), "model.exclude_positives: must be true or false"),
+    (lambda: gmf.Config(factors=-1), r"model.factors: must be >= 1, got -1 \(gmf.Config\)"),
+    (lambda: mlp.Config(factors=2.5), "model.factors: must be an integer or None, got 2.5"),
+    (lambda: mlp.Config(layers=[16, 8.5]),
+     r"model.layers: must be a list of integers, got \[16, 8.5\] \(mlp.Config\)"),
+    (lambda: neumf.Config(factors="8"), r"model.factors: must be an integer, got '8' \(neumf"),
+    (lambda: neumf.Config(negatives=0), r"model.negatives: must be >= 1, got 0 \(neumf.Config"),
+    (lambda: biased_mf.Config(factors=-4), r"model.factors: must be >= 1, got -4 \(biased_mf"),
+    (lambda: autorec.Config(hidden_units=np.float64(3)),
+     r"model.hidden_units: must be an integer, got np.float64\(3.0\) \(autorec.Config\)"),
+    (lambda: cdae.Config(embedding_size=0), r"model.embedding_size: must be >= 1, got 0 \(cdae"),
+    (lambda: multdae.Config(p_dims=[200.0]), r"model.p_dims: must be a list of integers, got"),
+    (lambda: multvae.Config(total_anneal_steps=-1),
+     r"model.total_anneal_steps: must be >= 0, got -1 \(multvae.Config\)"),
+    (lambda: gru4rec.Config(layers="100"), "model.layers: must be a list of integers, got '100'"),
+    (lambda: narm.Config(hidden_units=0), r"model.hidden_units: must be >= 1, got 0 \(narm"),
+    (lambda: narm.Config(batch_size=2.5), r"model.batch_size: must be an integer, got 2.5"),
+    (lambda: SKNNConfig(k=2.5), r"model.k: must be an integer, got 2.5 \(baseline_runs.SKNN"),
+    (lambda: ItemKNNConfig(k=0), r"model.k: must be >= 1, got 0 \(baseline_runs.ItemKNN"),
+    (lambda: EASEConfig(lambdas=["a"]), "model.lambdas: must be a list of finite numbers"),
+])
+def test_model_options_refuse_fractions_strings_and_out_of_range_sizes(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_options_take_numpy_scalars_and_tuples():
+    config = neumf.Config(factors=np.int64(4), layers=(16, 8), learning_rate=np.float32(0.01))
+    model = neumf.Model(config, U, V, rng=np.random.default_rng(0))
+    assert model.params["P"].shape == (U, 4 + 8)
+    assert gru4rec.Config(embedding=0).embedding == "0"    # TOML writes it as a number
