@@ -15,9 +15,24 @@ Everything is drawn from `np.random.default_rng(seed)` and vectorised over users
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
-from nprec.data.containers import Interactions, Sessions
+from nprec.data.containers import Interactions, Sessions, as_count
+from nprec.errors import DataError
+
+
+def _check_number(value, what: str, least: float = -math.inf, most: float = math.inf, *,
+                  positive: bool = False) -> None:
+    """A DataError unless `value` is a finite real number in [least, most] (> 0 if positive)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or not (value > 0 if positive else least <= value <= most):
+        want = ("a positive number" if positive else
+                f"a number in [{least:g}, {most:g}]" if most < math.inf else
+                f"a number >= {least:g}" if least > -math.inf else "a finite number")
+        raise DataError(f"{what} must be {want}, got {value!r}")
 
 
 def _gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -42,8 +57,18 @@ def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors:
     Returns:
         `Interactions` with raw ids 1..U and 1..V and timestamps (and ratings).
     """
-    if n_items < min_items + 1:
-        raise ValueError("synthetic_interactions: need more items than min_items")
+    what = "synthetic_interactions"
+    n_users = as_count(n_users, f"{what}: n_users", 1)
+    n_items = as_count(n_items, f"{what}: n_items", 1)
+    factors = as_count(factors, f"{what}: factors", 1)
+    min_items = as_count(min_items, f"{what}: min_items", 0)
+    seed = as_count(seed, f"{what}: seed", 0)
+    if n_items <= min_items:
+        raise DataError(f"{what}: n_items={n_items} must be more than min_items={min_items} "
+                        f"(a user draws min_items to n_items - 1 items)")
+    _check_number(mean_items, f"{what}: mean_items", positive=True)
+    _check_number(temperature, f"{what}: temperature", positive=True)
+    _check_number(popularity, f"{what}: popularity")
     rng = np.random.default_rng(seed)
     P = rng.standard_normal((n_users, factors)) / np.sqrt(factors)     # (U, F)
     Q = rng.standard_normal((n_items, factors))                         # (V, F)
@@ -90,8 +115,23 @@ def synthetic_sessions(n_sessions: int = 20000, n_items: int = 1000, *, n_topics
     Returns:
         `Sessions` ordered by start time, raw session ids 1..S, raw item ids 1..V, with times.
     """
+    what = "synthetic_sessions"
+    n_sessions = as_count(n_sessions, f"{what}: n_sessions", 1)
+    n_items = as_count(n_items, f"{what}: n_items", 1)
+    n_topics = as_count(n_topics, f"{what}: n_topics", 1)
+    successors = as_count(successors, f"{what}: successors", 1)
+    seed = as_count(seed, f"{what}: seed", 0)
     if n_items < n_topics * (successors + 1):
-        raise ValueError("synthetic_sessions: too few items for the topics and successors")
+        raise DataError(f"{what}: n_items={n_items} is too few for n_topics={n_topics} topics "
+                        f"of an item and its successors={successors} favourites (need at "
+                        f"least n_topics * (successors + 1) = {n_topics * (successors + 1)})")
+    _check_number(mean_length, f"{what}: mean_length", positive=True)
+    _check_number(p_successor, f"{what}: p_successor", 0.0, 1.0)
+    _check_number(p_topic, f"{what}: p_topic", 0.0, 1.0)
+    if p_successor + p_topic > 1.0 + 1e-9:
+        raise DataError(f"{what}: p_successor + p_topic must be at most 1 (the rest is the "
+                        f"chance of any item), got {p_successor} + {p_topic}")
+    _check_number(days, f"{what}: days", 0.0)
     rng = np.random.default_rng(seed)
     topic = rng.permutation(n_items) % n_topics                         # (V,)
     members = [np.flatnonzero(topic == t) for t in range(n_topics)]

@@ -378,6 +378,48 @@ def test_reader_results_are_unchanged_by_the_checks(tmp_path):
     assert data.select_users(np.array([1])).row(0).tolist() == [0]
 
 
+# -- synthetic data ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: synthetic_interactions(40, 5), "synthetic_interactions: n_items=5 must be more "
+                                            "than min_items=5"),
+    (lambda: synthetic_interactions(0, 30), "synthetic_interactions: n_users must be an "
+                                            "integer >= 1, got 0"),
+    (lambda: synthetic_interactions(40, 30.0), "n_items must be an integer >= 1, got 30.0"),
+    (lambda: synthetic_interactions(40, 30, factors=-2), "factors must be an integer >= 1"),
+    (lambda: synthetic_interactions(40, 30, min_items=-3), "min_items must be an integer >= 0"),
+    (lambda: synthetic_interactions(40, 30, mean_items=float("nan")),
+     "mean_items must be a positive number, got nan"),
+    (lambda: synthetic_interactions(40, 30, temperature=0), "temperature must be a positive"),
+    (lambda: synthetic_interactions(40, 30, popularity=float("inf")),
+     "popularity must be a finite number, got inf"),
+    (lambda: synthetic_interactions(40, 30, seed=-1), "synthetic_interactions: seed must be an "
+                                                      "integer >= 0, got -1"),
+    (lambda: synthetic_sessions(50, 7, n_topics=2), r"synthetic_sessions: n_items=7 is too few "
+                                                    r"for n_topics=2 .* = 8\)"),
+    (lambda: synthetic_sessions(0, 100), "synthetic_sessions: n_sessions must be an integer"),
+    (lambda: synthetic_sessions(50, 100, n_topics=0), "n_topics must be an integer >= 1, got 0"),
+    (lambda: synthetic_sessions(50, 100, successors=0), "successors must be an integer >= 1"),
+    (lambda: synthetic_sessions(50, 100, mean_length=float("nan")), "mean_length must be a"),
+    (lambda: synthetic_sessions(50, 100, p_successor=1.5), r"p_successor must be a number in "
+                                                           r"\[0, 1\], got 1.5"),
+    (lambda: synthetic_sessions(50, 100, p_successor=0.8), r"p_successor \+ p_topic must be at "
+                                                           r"most 1 .*, got 0.8 \+ 0.3"),
+    (lambda: synthetic_sessions(50, 100, days=-1), "days must be a number >= 0, got -1"),
+    (lambda: synthetic_sessions(50, 100, seed=-1), "synthetic_sessions: seed must be an integer"),
+])
+def test_synthetic_data_refuses_impossible_arguments(call, message):
+    with pytest.raises(DataError, match=message):
+        call()
+
+
+def test_synthetic_data_is_unchanged_for_numpy_integers():
+    a = synthetic_interactions(np.int64(40), np.int64(30), seed=np.int64(1))
+    assert np.array_equal(a.indices, DATA.indices) and np.array_equal(a.indptr, DATA.indptr)
+    b = synthetic_sessions(200, 100, n_topics=np.int64(20), seed=0)
+    assert np.array_equal(b.items, SESSIONS.items)
+
+
 # -- the training loop ---------------------------------------------------------------------
 
 def _fit(**kwargs):
