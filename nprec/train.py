@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from nprec.data.containers import as_count
 from nprec.errors import ConfigError, TrainingError
 from nprec.memory import keep_freed_memory
 
@@ -39,8 +40,9 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
 
 
 def init_rng(seed: int) -> np.random.Generator:
-    """The generator that initialises a run's parameters."""
-    return np.random.default_rng([seed, 0x1417])
+    """The generator that initialises a run's parameters (a ConfigError unless seed is an
+    integer >= 0)."""
+    return np.random.default_rng([as_count(seed, "init_rng: seed", 0, ConfigError), 0x1417])
 
 
 def higher_is_better(metric: str) -> bool:
@@ -140,10 +142,9 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
     The process's allocator is asked to keep freed memory for the next step
     (`nprec.memory.keep_freed_memory`): steps allocate the same arrays again and again.
     """
-    for name, value, least in (("epochs", epochs, 0), ("patience", patience, 0),
-                               ("eval_every", eval_every, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ConfigError(f"fit: {name} must be an integer >= {least}, got {value!r}")
+    for name, value, least in (("epochs", epochs, 0), ("seed", seed, 0),
+                               ("patience", patience, 0), ("eval_every", eval_every, 1)):
+        as_count(value, f"fit: {name}", least, ConfigError)
     keep_freed_memory()
     state = state or FitState()
     if state.stopped:

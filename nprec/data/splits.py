@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nprec.data.containers import Interactions, Sessions, check_kind
+from nprec.data.containers import Interactions, Sessions, as_count, check_kind
 from nprec.errors import DataError
 
 Rng = np.random.Generator | int | None
@@ -38,8 +38,18 @@ class Split:
     record: dict
 
 
-def as_generator(rng: Rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def as_generator(rng: Rng, what: str) -> np.random.Generator:
+    """`rng` itself, or a generator seeded with it: a seed is an integer >= 0 (None: fresh
+    entropy); NumPy's own error for -1 names no argument."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    try:
+        return np.random.default_rng(as_count(rng, what, 0))
+    except DataError:
+        raise DataError(f"{what}: rng must be a np.random.Generator, a seed (an integer >= 0) "
+                        f"or None, got {rng!r}") from None
 
 
 def _latest_per_user(data: Interactions) -> np.ndarray:
@@ -240,7 +250,7 @@ def ratio_split(data: Interactions, test_fraction: float = 0.2, *, rng: Rng = No
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"ratio_split: test_fraction must be in (0, 1), got {test_fraction}")
     check_kind(data, (Interactions,), "ratio_split")
-    rng = as_generator(rng)
+    rng = as_generator(rng, "ratio_split")
     held = random_holdout_mask(data, test_fraction, rng, per_user)
     train, test = data.select_entries(~held), data.select_entries(held)
     record = {"protocol": "random-ratio", "test_fraction": test_fraction,

@@ -74,7 +74,7 @@ def strong_generalization(data: Interactions, n_heldout: int | float, *, rng: Rn
     if isinstance(n_heldout, float) and not 0 < n_heldout < 1:
         raise DataError(f"strong_generalization: n_heldout must be a number of users or a "
                         f"fraction in (0, 1), got {n_heldout}")
-    rng = as_generator(rng)
+    rng = as_generator(rng, "strong_generalization")
     U = data.n_users
     n = int(round(n_heldout * U)) if isinstance(n_heldout, float) else int(n_heldout)
     if n < 1 or 2 * n >= U:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from nprec.data.containers import Interactions, Sessions
+from nprec.data.containers import Interactions, Sessions, as_count
 from nprec.errors import ConfigError, DataError
 from nprec.kernels.sampling import sample_negatives_distinct
 from nprec.metrics.ranking import RankingEvaluator
@@ -73,8 +73,7 @@ def _check_scores(scores: np.ndarray, shape: tuple[int, int], what: str) -> np.n
 
 def _check_batch_size(batch_size: int, what: str) -> None:
     # range(0, n, 0) fails obscurely and a negative step evaluates no row at all.
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ConfigError(f"{what}: batch_size must be an integer >= 1, got {batch_size!r}")
+    as_count(batch_size, f"{what}: batch_size", 1, ConfigError)
 
 
 def _check_split(train: Interactions, test: Interactions) -> None:
@@ -139,9 +138,8 @@ def evaluate_ncf_loo99(score_items: Callable, train: Interactions, test: Interac
     users = test.entry_users()                                          # (N,)
     items = test.indices.astype(np.int64)                               # (N,)
     if negatives is None:
-        if not (isinstance(n_negatives, (int, np.integer)) and n_negatives >= 1):
-            raise ConfigError(f"ncf-loo99: n_negatives must be an integer >= 1, got "
-                              f"{n_negatives!r}")
+        as_count(n_negatives, "ncf-loo99: n_negatives", 1, ConfigError)
+        as_count(seed, "ncf-loo99: seed", 0, ConfigError)
         union = sp.csr_array(train.to_csr() + test.to_csr())            # canonical: sorted
         check_negatives_left(union.indptr, users, train.n_items, n_negatives, test.user_ids)
         u = np.random.default_rng(seed).random((users.size, n_negatives))  # (N, S)

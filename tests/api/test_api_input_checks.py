@@ -15,6 +15,7 @@ from nprec.data import (
     filter_sessions,
     k_core,
     leave_one_out,
+    ratio_split,
     read_interactions,
     session_time_split,
     strong_generalization,
@@ -50,7 +51,7 @@ from nprec.models import (
 from nprec.models.baselines import EASE, SKNN, ItemKNN, Popularity
 from nprec.optim import Adam
 from nprec.testing import GradientCheckError, check_directional, check_grads, numerical_grad
-from nprec.train import fit
+from nprec.train import fit, init_rng
 
 U, V = 40, 30
 DATA = synthetic_interactions(U, V, seed=1)
@@ -424,8 +425,8 @@ def test_synthetic_data_is_unchanged_for_numpy_integers():
 
 def _fit(**kwargs):
     model = FACTORIES["mf"]()
-    return fit(model, Adam(0.01), lambda rng: model.batches(DATA, rng), seed=0,
-               **{"epochs": 1, **kwargs})
+    return fit(model, Adam(0.01), lambda rng: model.batches(DATA, rng),
+               **{"epochs": 1, "seed": 0, **kwargs})
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -433,6 +434,8 @@ def _fit(**kwargs):
      "fit: eval_every must be an integer >= 1, got 0"),
     ({"epochs": 1.5}, "fit: epochs must be an integer >= 0, got 1.5"),
     ({"patience": -1}, "fit: patience must be an integer >= 0, got -1"),
+    ({"seed": -1}, "fit: seed must be an integer >= 0, got -1"),
+    ({"seed": 1.5}, "fit: seed must be an integer >= 0, got 1.5"),
 ])
 def test_fit_options(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -447,6 +450,26 @@ def test_fit_options(kwargs, message):
 def test_fit_refuses_a_validation_result_that_is_not_a_number(evaluate, message):
     with pytest.raises(TrainingError, match=message):
         _fit(epochs=2, evaluate=evaluate, metric="x")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: init_rng(-1), ConfigError, "init_rng: seed must be an integer >= 0, got -1"),
+    (lambda: evaluate_ncf_loo99(POP.score_items, SPLIT.train, SPLIT.test, seed=-1), ConfigError,
+     "ncf-loo99: seed must be an integer >= 0, got -1"),
+    (lambda: strong_generalization(DATA, 5, rng=-1), DataError,
+     r"strong_generalization: rng must be a np.random.Generator, a seed \(an integer >= 0\) or "
+     r"None, got -1"),
+    (lambda: ratio_split(DATA, rng=2.5), DataError, "ratio_split: rng must be a np.random"),
+], ids=["init_rng", "ncf-loo99", "strong-generalization", "ratio_split"])
+def test_a_negative_or_fractional_seed_is_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_seeds_of_any_integer_type_draw_the_same():
+    assert init_rng(np.int64(3)).random() == init_rng(3).random()
+    a, b = ratio_split(DATA, rng=np.int64(4)), ratio_split(DATA, rng=4)
+    assert np.array_equal(a.test.indices, b.test.indices)
 
 
 # -- gradient checks ---------------------------------------------------------------------
