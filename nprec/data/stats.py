@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nprec.data.containers import Interactions, Sessions
+from nprec.data.containers import Interactions, Sessions, check_kind
 from nprec.data.files import PathLike, load_text
 from nprec.data.formats import FORMATS, check_format
 from nprec.data.readers import read_interactions, read_ncf_negatives
@@ -44,6 +44,7 @@ def describe(data: Interactions | Sessions) -> dict:
     Sessions: sessions, events, items, next-item targets (events after a session's first),
     session length min/median/mean/max and the time range (if timed).
     """
+    check_kind(data, (Interactions, Sessions), "describe")
     if isinstance(data, Interactions):
         info = {"kind": "interactions", "users": data.n_users, "items": data.n_items,
                 "interactions": data.nnz,

@@ -56,8 +56,8 @@ import numpy as np
 
 from nprec.checkpoint import StoredArrays
 from nprec.config import check, check_types
-from nprec.data.containers import Sessions
-from nprec.errors import DataError
+from nprec.data.containers import Sessions, as_count, check_kind
+from nprec.errors import ConfigError, DataError
 from nprec.kernels.gru4rec import LOSSES, sampled_loss
 from nprec.kernels.gru4rec_step import gru_train_backward, gru_train_forward
 from nprec.layers import RowGrad
@@ -207,6 +207,7 @@ class Model:
     # -- training ---------------------------------------------------------------------------
     def batches(self, train: Sessions, rng: np.random.Generator) -> TrainingSteps:
         """The session-parallel steps of one epoch (negatives and dropout masks from rng)."""
+        check_kind(train, (Sessions,), "gru4rec: batches", "train")
         if train.n_items != self.n_items:
             raise DataError(f"gru4rec: the training sessions have {train.n_items} items, "
                             f"the model {self.n_items}")
@@ -299,6 +300,9 @@ class Model:
         session's first event, so a prediction depends on its own session's history only.
         Sessions with fewer than two events give no row.
         """
+        check_kind(sessions, (Sessions,), "gru4rec: next_item_scores", "sessions")
+        batch_size = as_count(batch_size, "gru4rec: next_item_scores: batch_size", 1,
+                              ConfigError)
         if sessions.n_items != self.n_items:
             raise DataError(f"gru4rec: next_item_scores: the sessions have {sessions.n_items} "
                             f"items, the model {self.n_items} (read them with the training "

@@ -49,8 +49,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nprec.config import check, check_least, check_types
-from nprec.data.containers import Sessions
-from nprec.errors import DataError, TrainingError
+from nprec.data.containers import Sessions, as_count, check_kind
+from nprec.errors import ConfigError, DataError, TrainingError
 from nprec.kernels.narm import bilinear_scores_into
 from nprec.kernels.narm_attention import attention_rows_backward, attention_rows_forward
 from nprec.kernels.narm_gru import gru_sequence_backward, gru_sequence_forward
@@ -213,6 +213,7 @@ class Model:
         return NarmEpoch(self, train, rng)
 
     def _check_items(self, sessions: Sessions, what: str) -> None:
+        check_kind(sessions, (Sessions,), f"NARM: {what}", "sessions")
         if sessions.n_items != self.n_items:
             raise DataError(f"NARM: {what}: the sessions have {sessions.n_items} items, the "
                             f"model {self.n_items} (read them with the training vocabulary)")
@@ -317,6 +318,7 @@ class Model:
         Yields (scores (B, V), targets (B,)).
         """
         self._check_items(sessions, "next_item_scores")
+        batch_size = as_count(batch_size, "NARM: next_item_scores: batch_size", 1, ConfigError)
         max_len = self.config.max_len or None
         by_length = sessions.select(np.argsort(sessions.lengths(), kind="stable"))
         for b in prefix_batches(by_length, batch_size, None, max_len=max_len):

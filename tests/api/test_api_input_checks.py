@@ -12,6 +12,7 @@ from nprec.data import (
     Sessions,
     binarize,
     dedupe_consecutive,
+    describe,
     filter_sessions,
     k_core,
     leave_one_out,
@@ -206,6 +207,36 @@ def test_next_item_scores_refuse_sessions_of_another_vocabulary(name):
     with pytest.raises(DataError, match="next_item_scores: the sessions have 150 items, the "
                                         "model 100"):
         next(iter(model.next_item_scores(bigger, 8)))
+
+
+@pytest.mark.parametrize("batch_size", [2.5, 0, True])
+@pytest.mark.parametrize("name, prefix", [("gru4rec", "gru4rec"), ("narm", "NARM")])
+def test_next_item_scores_need_a_whole_batch_size(name, prefix, batch_size):
+    model = _session_models()[name]
+    with pytest.raises(ConfigError, match=f"{prefix}: next_item_scores: batch_size must be an "
+                                          f"integer >= 1, got {batch_size}"):
+        next(iter(model.next_item_scores(SESSIONS, batch_size)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: next(iter(m["narm"].next_item_scores([[1, 2]], 8))),
+     "NARM: next_item_scores: sessions must be Sessions, got list"),
+    (lambda m: m["narm"].batches(DATA, _rng()), "NARM: batches: sessions must be Sessions, got "
+                                                "Interactions"),
+    (lambda m: next(iter(m["gru4rec"].next_item_scores([[1, 2]], 8))),
+     "gru4rec: next_item_scores: sessions must be Sessions, got list"),
+    (lambda m: m["gru4rec"].batches(DATA, _rng()), "gru4rec: batches: train must be Sessions"),
+])
+def test_session_models_refuse_other_containers(call, message):
+    with pytest.raises(DataError, match=message):
+        call(_session_models())
+
+
+def test_describe_names_a_container_of_another_kind():
+    assert describe(SESSIONS)["kind"] == "sessions"
+    with pytest.raises(DataError, match="describe: data must be Interactions or Sessions, got "
+                                        "list"):
+        describe([1])
 
 
 def test_narm_batches_refuse_sessions_of_another_vocabulary():
