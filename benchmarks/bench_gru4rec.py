@@ -33,9 +33,11 @@
 After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
 pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
 
-torch is an optional extra (`pip install nprec[bench]`); the official code also needs pandas
-(< 3: it passes a pandas Series to torch.tensor) and NumPy-1 float32 arithmetic in its
-`compatibility_mode` init, which this script restores by casting that init to float32.
+torch is an optional extra (`pip install nprec[bench]`); `--skip-check --only nprec` times
+nprec alone without it (tests/benchmarks/test_bench_smoke.py runs it so). The official code
+also needs pandas (< 3: it passes a pandas Series to torch.tensor) and NumPy-1 float32
+arithmetic in its `compatibility_mode` init, which this script restores by casting that init
+to float32.
 """
 
 from __future__ import annotations
@@ -103,28 +105,29 @@ class IndexedAdagradM:
         self.acc = [torch.zeros_like(p) for p in params]
         self.mom = [torch.zeros_like(p) for p in params]
 
-    @torch.no_grad()
     def step(self) -> None:
-        for p, acc, mom in zip(self.params, self.acc, self.mom, strict=True):
-            g = p.grad
-            if g is None:
-                continue
-            if g.is_sparse:
-                g = g.coalesce()
-                idx, val = g.indices()[0], g.values()
-                a = acc[idx] + val * val
-                acc.index_copy_(0, idx, a)
-                upd = val / a.add_(self.eps).sqrt_() * -self.lr
-                if self.momentum > 0:
-                    upd += self.momentum * mom[idx]
-                    mom.index_copy_(0, idx, upd)
-                p.index_add_(0, idx, upd)
-            else:
-                acc.add_(g * g)
-                upd = g / (acc + self.eps).sqrt_() * -self.lr
-                if self.momentum > 0:
-                    upd = mom.mul_(self.momentum).add_(upd)
-                p.add_(upd)
+        # torch.no_grad() as a context, not a decorator: the script imports without torch.
+        with torch.no_grad():
+            for p, acc, mom in zip(self.params, self.acc, self.mom, strict=True):
+                g = p.grad
+                if g is None:
+                    continue
+                if g.is_sparse:
+                    g = g.coalesce()
+                    idx, val = g.indices()[0], g.values()
+                    a = acc[idx] + val * val
+                    acc.index_copy_(0, idx, a)
+                    upd = val / a.add_(self.eps).sqrt_() * -self.lr
+                    if self.momentum > 0:
+                        upd += self.momentum * mom[idx]
+                        mom.index_copy_(0, idx, upd)
+                    p.index_add_(0, idx, upd)
+                else:
+                    acc.add_(g * g)
+                    upd = g / (acc + self.eps).sqrt_() * -self.lr
+                    if self.momentum > 0:
+                        upd = mom.mul_(self.momentum).add_(upd)
+                    p.add_(upd)
 
 
 class TorchGRU4Rec(torch.nn.Module if torch else object):
@@ -352,17 +355,19 @@ class Official:
 
 
 def run_speed(args) -> None:
-    torch.set_num_threads(args.threads)
+    only = args.only.split(",")
+    if torch is not None:
+        torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     cfg = parse_params(args.params)
     train = load_sessions(args.data)
     print(f"\nspeed: {args.data} {train}, {args.threads} threads, float32\n  {args.params}")
     model = gru4rec.Model(cfg, 0, train.n_items, rng=init_rng(0))
-    twin = TorchGRU4Rec(model).float()
     opt_n = Adagrad(cfg.learning_rate, cfg.momentum, eps=1e-6)
-    opt_t = IndexedAdagradM(list(twin.tables.parameters()) + list(twin.dense.parameters()),
-                            cfg.learning_rate, cfg.momentum)
-    only = args.only.split(",")
+    if "twin" in only:
+        twin = TorchGRU4Rec(model).float()
+        opt_t = IndexedAdagradM(list(twin.tables.parameters()) + list(twin.dense.parameters()),
+                                cfg.learning_rate, cfg.momentum)
     official = Official(args.official, train, args.params) if args.official else None
     times: dict[str, list[np.ndarray]] = {"nprec": [], "twin": [], "official": []}
     for epoch in range(1, args.epochs + 1):
@@ -408,7 +413,10 @@ def main() -> None:
     args = p.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
-    if torch is None:
+    # `--skip-check --only nprec` times nprec alone and runs without PyTorch.
+    only = args.only.split(",")
+    if torch is None and not (args.skip_check and "twin" not in only
+                              and not (args.official and "official" in only)):
         sys.exit("bench_gru4rec needs PyTorch (pip install nprec[bench])")
     if not args.skip_check:
         torch.set_default_dtype(torch.float64)
