@@ -1,7 +1,7 @@
 """NARM in nprec against a PyTorch twin: same numbers first, then seconds per epoch.
 
     python benchmarks/bench_narm.py [--data yoochoose1_64|diginetica|synthetic]
-                                    [--batches 60] [--threads 2] [--skip-check]
+                                    [--batches 60] [--threads 2] [--skip-check] [--only nprec]
 
 1. Correctness: the twin with nprec's exact GRU cell (reset gate applied before U_h, as in
    Cho et al. 2014 and the official Theano NARM) and nprec's initial parameters copied in,
@@ -26,7 +26,9 @@
 After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
 pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
 
-torch is an optional extra (`pip install nprec[bench]`).
+torch is an optional extra (`pip install nprec[bench]`); `--skip-check --only nprec` times
+nprec alone without it (tests/benchmarks/test_bench_smoke.py runs it so) and prints no RESULT
+line.
 """
 
 from __future__ import annotations
@@ -157,22 +159,24 @@ def check_against_twin() -> None:
         sys.exit("check FAILED: nprec and the PyTorch twin disagree")
 
 
-def time_side_by_side(sessions: Sessions, n_batches: int, clock, block: int = 5
+def time_side_by_side(sessions: Sessions, n_batches: int, clock, block: int = 5,
+                      orders: tuple[str, ...] = ("same", "port")
                       ) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Seconds per epoch of nprec and the two twins (module docstring), batches alternating
-    in blocks; and each side's seconds block by block (the rounds of the paired ratio)."""
+    in blocks; and each side's seconds block by block (the rounds of the paired ratio).
+    orders: the twins' decoder orders to time (none: nprec alone, without PyTorch)."""
     cfg = narm.Config()
     model = narm.Model(cfg, 0, sessions.n_items, rng=np.random.default_rng(0))
     epoch = model.batches(sessions, np.random.default_rng(1))
     total = len(epoch)
     batches = iter(epoch)
     twins = {}
-    for order in ("same", "port"):
+    for order in orders:
         twin = TorchNARM(sessions.n_items, cfg.dim_proj, cfg.hidden_units)
         twin.load_nprec(model.params)
         twins[order] = (twin, torch.optim.Adam(twin.parameters(), lr=cfg.learning_rate))
     opt = Adam(cfg.learning_rate)
-    times = {"nprec": [], "torch same": [], "torch port": []}
+    times = {"nprec": [], **{f"torch {order}": [] for order in orders}}
     blocks = {name: [] for name in times}
 
     def step_nprec(b):
@@ -212,8 +216,9 @@ def time_side_by_side(sessions: Sessions, n_batches: int, clock, block: int = 5
         done += len(chunk)
         for name, ts in times.items():
             blocks[name].append(sum(ts[-len(chunk):]))
+    threads = torch.get_num_threads() if twins else numba.get_num_threads()
     print(f"speed: {done} training batches of {total} per epoch (B = {cfg.batch_size}, "
-          f"V = {sessions.n_items}), {torch.get_num_threads()} threads, float32, "
+          f"V = {sessions.n_items}), {threads} threads, float32, "
           f"{'CPU' if clock is time.process_time else 'wall'} time")
     # The mean, not the median: the few batches of long prefixes cost many GRU steps, and an
     # epoch pays for every batch.
@@ -233,15 +238,18 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=60, help="batches timed (0 = an epoch)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-check", action="store_true")
+    ap.add_argument("--only", choices=["nprec"], default=None,
+                    help="time nprec alone (no PyTorch needed; no RESULT line)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall time, or the process's CPU time (meaningful with --threads 1 "
                          "on a loaded machine: other processes' load does not count)")
     args = ap.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
-    if torch is None:
+    if torch is None and not (args.only == "nprec" and args.skip_check):
         sys.exit("bench_narm needs PyTorch: pip install nprec[bench]")
-    torch.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     try:
         from threadpoolctl import threadpool_limits
@@ -252,8 +260,11 @@ def main() -> None:
         check_against_twin()
     name = args.data if (args.data == "synthetic" or (DATA / args.data).is_dir()) else "synthetic"
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    epochs, blocks = time_side_by_side(load_sessions(name), args.batches, clock)
+    epochs, blocks = time_side_by_side(load_sessions(name), args.batches, clock,
+                                       orders=() if args.only == "nprec" else ("same", "port"))
     for key, other in (("torch same", "torch-twin-same"), ("torch port", "torch-twin-port")):
+        if key not in epochs:
+            continue
         print_result("NARM", name, args.threads, epochs["nprec"], other, epochs[key], args.clock,
                      rounds=(blocks["nprec"], blocks[key]))
 
