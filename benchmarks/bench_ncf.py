@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ncf.py [--data DIR] [--models gmf,mlp,neumf] [--steps 0]
                                    [--threads 2] [--blas-threads N] [--clock wall|cpu]
-                                   [--skip-check]
+                                   [--skip-check] [--only nprec]
 
 1. Correctness: each twin gets nprec's initial parameters copied in, in float64, on one
    batch with duplicate users and items: the loss and every parameter gradient must agree
@@ -22,7 +22,9 @@
 After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
 pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
 
-torch is an optional extra (`pip install nprec[bench]`).
+torch is an optional extra (`pip install nprec[bench]`); `--skip-check --only nprec` times
+nprec alone without it (tests/benchmarks/test_bench_smoke.py runs it so) and prints no RESULT
+line.
 """
 
 from __future__ import annotations
@@ -172,10 +174,12 @@ def check_against_twins() -> None:
     torch.set_default_dtype(torch.float32)
 
 
-def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 200
+def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 200,
+                      torch_side: bool = True
                       ) -> dict[str, tuple[float, float, list[float], list[float]]]:
     """Seconds per epoch of nprec and the PyTorch twin, blocks of steps alternating, and
-    each side's seconds block by block (the rounds of the paired ratio)."""
+    each side's seconds block by block (the rounds of the paired ratio). torch_side=False
+    times nprec alone (no PyTorch): the twin's seconds are then nan and its blocks empty."""
     epochs = {}
     print(f"\n{'model':6s} {'steps':>6s} {'nprec s/epoch':>14s} {'torch s/epoch':>14s} "
           f"{'ratio':>6s} {'nprec ex/s':>11s} {'torch ex/s':>11s}")
@@ -183,11 +187,13 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 2
         module = MODULES[kind]
         model = module.Model(module.Config(), train.n_users, train.n_items,
                              rng=np.random.default_rng(0))
-        twin = TorchNCF(kind, train.n_users, train.n_items, getattr(model, "f", 8),
-                        getattr(model, "layers", [64, 32, 16, 8]))
-        twin.load_nprec(model)
-        opt, t_opt = Adam(1e-3), torch.optim.Adam(twin.parameters(), lr=1e-3)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
+        opt = Adam(1e-3)
+        if torch_side:
+            twin = TorchNCF(kind, train.n_users, train.n_items, getattr(model, "f", 8),
+                            getattr(model, "layers", [64, 32, 16, 8]))
+            twin.load_nprec(model)
+            t_opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+            loss_fn = torch.nn.BCEWithLogitsLoss()
         batches = list(model.batches(train, np.random.default_rng(1)))
         n = len(batches) if steps <= 0 else min(steps, len(batches))
         blocks = {"nprec": [], "torch": []}
@@ -199,6 +205,8 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 2
                 _, cache = model.forward(batch)
                 opt.step(model.params, model.backward(cache))
             blocks["nprec"].append(clock() - t0)
+            if not torch_side:
+                continue
             settle()
             t0 = clock()
             for users, items, labels in chunk:
@@ -210,7 +218,13 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 2
             blocks["torch"].append(clock() - t0)
         scale = len(batches) / n
         examples = sum(b[0].size for b in batches)
-        ours, theirs = sum(blocks["nprec"]) * scale, sum(blocks["torch"]) * scale
+        ours = sum(blocks["nprec"]) * scale
+        if not torch_side:
+            print(f"{kind:6s} {n:6d} {ours:14.1f} {'-':>14s} {'-':>6s} {examples / ours:11.0f} "
+                  f"{'-':>11s}", flush=True)
+            epochs[kind] = (ours, float("nan"), blocks["nprec"], [])
+            continue
+        theirs = sum(blocks["torch"]) * scale
         print(f"{kind:6s} {n:6d} {ours:14.1f} {theirs:14.1f} {ours / theirs:6.2f} "
               f"{examples / ours:11.0f} {examples / theirs:11.0f}", flush=True)
         epochs[kind] = (ours, theirs, blocks["nprec"], blocks["torch"])
@@ -228,17 +242,20 @@ def main() -> None:
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall time, or the process's CPU time (all threads)")
     ap.add_argument("--skip-check", action="store_true")
+    ap.add_argument("--only", choices=["nprec"], default=None,
+                    help="time nprec alone (no PyTorch needed; no RESULT line)")
     args = ap.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
-    if torch is None:
+    if torch is None and not (args.only == "nprec" and args.skip_check):
         sys.exit("bench_ncf needs PyTorch: pip install nprec[bench]")
-    torch.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     blas = openblas_threads(args.blas_threads if args.blas_threads is not None
                             else args.threads)
-    print(f"threads: torch {torch.get_num_threads()}, numba {numba.get_num_threads()}, "
-          f"OpenBLAS {blas}; clock {args.clock}")
+    print(f"threads: torch {torch.get_num_threads() if torch else '-'}, "
+          f"numba {numba.get_num_threads()}, OpenBLAS {blas}; clock {args.clock}")
     if not args.skip_check:
         check_against_twins()
     if args.data == "synthetic":
@@ -247,9 +264,12 @@ def main() -> None:
         train, _ = read_interactions(Path(args.data) / "ml-1m.loo.train.tsv.gz")
     print(f"data: {train.n_users} users, {train.n_items} items, {train.nnz} training pairs")
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    epochs = time_side_by_side(train, args.models.split(","), args.steps, clock)
+    epochs = time_side_by_side(train, args.models.split(","), args.steps, clock,
+                               torch_side=args.only != "nprec")
     data = "synthetic" if args.data == "synthetic" else "/".join(Path(args.data).parts[-2:])
     for kind, (ours, theirs, our_blocks, their_blocks) in epochs.items():
+        if not their_blocks:
+            continue
         print_result(NAMES[kind], data, args.threads, ours, "torch-twin", theirs, args.clock,
                      rounds=(our_blocks, their_blocks))
 
