@@ -3,6 +3,7 @@ per epoch, then the throughput of the dense products.
 
     python benchmarks/bench_autoencoders.py [--data PATH] [--rounds 5] [--threads 2]
                                             [--models multvae,multdae] [--skip-check]
+                                            [--only nprec]
 
 1. Correctness: each twin gets nprec's initial parameters and one batch with nprec's
    dropout mask and noise, in float64; loss and every parameter gradient must agree to 1e-9.
@@ -24,7 +25,9 @@ per epoch, then the throughput of the dense products.
 After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
 pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
 
-torch is an optional extra (`pip install nprec[bench]`).
+torch is an optional extra (`pip install nprec[bench]`); `--skip-check --only nprec` times
+nprec alone without it (tests/benchmarks/test_bench_smoke.py runs it so), prints no RESULT
+line and leaves PyTorch out of the throughput table.
 """
 
 from __future__ import annotations
@@ -177,16 +180,18 @@ def _clock():
     return time.perf_counter(), time.process_time()
 
 
-def time_epochs(train, name: str, rounds: int
+def time_epochs(train, name: str, rounds: int, torch_side: bool = True
                 ) -> tuple[dict[str, tuple[float, float]], dict[str, list[float]]]:
     """Alternate whole epochs of nprec and the twin: each side's median wall and CPU seconds,
-    and each side's wall seconds round by round."""
+    and each side's wall seconds round by round. torch_side=False times nprec alone (no
+    PyTorch; the results then have no "torch" entry)."""
     vae = name == "multvae"
     model = _model(name, train.n_users, train.n_items, np.float32)
     optimizer = Adam(1e-3)
-    twin = TorchAE(train.n_items, model.config.p_dims, vae, lam=model.config.lam)
-    twin.load_nprec(model.params)
-    t_opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    if torch_side:
+        twin = TorchAE(train.n_items, model.config.p_dims, vae, lam=model.config.lam)
+        twin.load_nprec(model.params)
+        t_opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
     X = train.to_csr()
     steps = [0]
 
@@ -206,9 +211,10 @@ def time_epochs(train, name: str, rounds: int
             t_opt.step()
             steps[0] += 1
 
-    times = {"nprec": [], "torch": []}
+    sides = [("nprec", nprec_epoch)] + ([("torch", torch_epoch)] if torch_side else [])
+    times = {side: [] for side, _ in sides}
     for r in range(rounds + 1):                    # round 0 warms up (JIT, allocator)
-        for side, run in (("nprec", nprec_epoch), ("torch", torch_epoch)):
+        for side, run in sides:
             settle()
             w0, c0 = _clock()
             run(np.random.default_rng(r))
@@ -218,8 +224,12 @@ def time_epochs(train, name: str, rounds: int
     med = {s: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v))
            for s, v in times.items()}
     walls = {s: [w for w, _ in v] for s, v in times.items()}
-    per = ", ".join(f"{w:.2f}" for w in walls["nprec"]) + " | " + \
-        ", ".join(f"{w:.2f}" for w in walls["torch"])
+    per = " | ".join(", ".join(f"{w:.2f}" for w in v) for v in walls.values())
+    if not torch_side:
+        print(f"{name} epoch ({-(-train.n_users // 500)} batches of 500 users, "
+              f"V={train.n_items}): nprec {med['nprec'][0]:.2f} s ({med['nprec'][1]:.2f} CPU s)"
+              f"   [wall per epoch: {per}]")
+        return med, walls
     print(f"{name} epoch ({-(-train.n_users // 500)} batches of 500 users, V={train.n_items}): "
           f"nprec {med['nprec'][0]:.2f} s ({med['nprec'][1]:.2f} CPU s), PyTorch "
           f"{med['torch'][0]:.2f} s ({med['torch'][1]:.2f} CPU s); ratio nprec/PyTorch "
@@ -239,8 +249,9 @@ def _best(fn, reps: int = 7) -> float:
     return best
 
 
-def throughput(train) -> None:
-    """GFLOP/s of the output layer's products (dense layer vs bare NumPy) and the sparse layer."""
+def throughput(train, torch_side: bool = True) -> None:
+    """GFLOP/s of the output layer's products (dense layer vs bare NumPy, and PyTorch unless
+    torch_side is False) and the sparse layer."""
     rng = np.random.default_rng(0)
     B, H, V = 500, 600, train.n_items
     h = rng.standard_normal((B, H), dtype=np.float32)
@@ -249,7 +260,7 @@ def throughput(train) -> None:
     dy = rng.standard_normal((B, V), dtype=np.float32)
     gf = 2 * B * H * V / 1e9
     _, cache = dense_forward(h, W, b)
-    th, tW, tdy = (torch.from_numpy(a) for a in (h, W, dy))
+    th, tW, tdy = (torch.from_numpy(a) for a in (h, W, dy)) if torch_side else (None,) * 3
     rows = [("forward  h W         ", 1, lambda: dense_forward(h, W, b), lambda: h @ W,
              lambda: th @ tW),
             ("backward dy Wᵀ, hᵀ dy", 2, lambda: dense_backward(dy, cache),
@@ -257,7 +268,8 @@ def throughput(train) -> None:
     print(f"dense products at (B, H, V) = ({B}, {H}, {V}), best of 7, GFLOP/s:")
     for label, n, layer, bare, twin in rows:
         print(f"  {label}  nprec dense {n * gf / _best(layer):6.1f}   numpy @ "
-              f"{n * gf / _best(bare):6.1f}   torch {n * gf / _best(twin):6.1f}")
+              f"{n * gf / _best(bare):6.1f}"
+              + (f"   torch {n * gf / _best(twin):6.1f}" if torch_side else ""))
     # The same dx in the other product order: OpenBLAS threads (B, V) x (V, H) poorly.
     print(f"  dx = dy Wᵀ alone: numpy dy @ W.T {gf / _best(lambda: dy @ W.T):6.1f}, "
           f"as (W @ dy.T).T {gf / _best(lambda: (W @ dy.T).T):6.1f}")
@@ -281,29 +293,35 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="multvae,multdae")
     ap.add_argument("--skip-check", action="store_true")
+    ap.add_argument("--only", choices=["nprec"], default=None,
+                    help="time nprec alone (no PyTorch needed; no RESULT line)")
     args = ap.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
-    if torch is None:
+    torch_side = args.only != "nprec"
+    if torch is None and (torch_side or not args.skip_check):
         sys.exit("bench_autoencoders needs PyTorch: pip install nprec[bench]")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_layers import blas_threads
 
-    torch.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     print(f"threads: BLAS {blas_threads(args.threads)}, Numba {numba.get_num_threads()}, "
-          f"PyTorch {torch.get_num_threads()}")
+          f"PyTorch {torch.get_num_threads() if torch else '-'}")
     if not args.skip_check:
         check_against_twin()
     train = load_train(Path(args.data))
     print(f"ML-1M training users: {train.n_users}, items {train.n_items}, "
           f"interactions {train.nnz}")
-    timed = {name: time_epochs(train, name, args.rounds) for name in args.models.split(",")}
+    timed = {name: time_epochs(train, name, args.rounds, torch_side)
+             for name in args.models.split(",")}
     data = Path(args.data).name.removesuffix(".gz").removesuffix(".tsv")
     for name, (med, walls) in timed.items():
-        print_result(NAMES[name], data, args.threads, med["nprec"][0], "torch-twin",
-                     med["torch"][0], "wall", rounds=(walls["nprec"], walls["torch"]))
-    throughput(train)
+        if "torch" in med:
+            print_result(NAMES[name], data, args.threads, med["nprec"][0], "torch-twin",
+                         med["torch"][0], "wall", rounds=(walls["nprec"], walls["torch"]))
+    throughput(train, torch_side)
 
 
 if __name__ == "__main__":
