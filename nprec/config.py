@@ -72,8 +72,9 @@ def _owner(options: Any) -> str:
     return f"{type(options).__module__.rsplit('.', 1)[-1]}.{type(options).__qualname__}"
 
 
-def check_types(options: Any) -> None:
-    """A `ConfigError` unless every option of a model's `Config` holds a value of its type.
+def check_types(options: Any, section: str = "model") -> None:
+    """A `ConfigError` unless every option of a model's `Config` (or of the `section` of the
+    run settings: data, train, eval) holds a value of its type.
 
     Values read from a file or `--set` are converted by `convert` before they get here; this
     is for `Config(...)` called from Python, where `factors=2.5` or `layers="64"` would
@@ -94,7 +95,7 @@ def check_types(options: Any) -> None:
             ok = value is not None and _is_a(value, inner)
             want = _TYPE_NAMES.get(inner, ("a value",))[0]
         if not ok:
-            raise ConfigError(f"model.{f.name}: must be {want}{' or None' if optional else ''}"
+            raise ConfigError(f"{section}.{f.name}: must be {want}{' or None' if optional else ''}"
                               f", got {value!r} ({_owner(options)})")
 
 
@@ -161,6 +162,7 @@ class DataSettings:
         "help": "items of the built-in synthetic data"})
 
     def __post_init__(self) -> None:
+        check_types(self, "data")
         check(self.min_user_items >= 0, "data.min_user_items", "must be >= 0")
         check(self.min_item_users >= 0, "data.min_item_users", "must be >= 0")
         check(self.test_days is None or self.test_days > 0, "data.test_days", "must be > 0")
@@ -199,6 +201,7 @@ class TrainSettings:
         "help": "show a progress bar on stderr"})
 
     def __post_init__(self) -> None:
+        check_types(self, "train")
         check(self.epochs >= 1, "train.epochs", "must be >= 1")
         check(self.seed >= 0, "train.seed", "must be >= 0")
         check(self.patience >= 0, "train.patience", "must be >= 0")
@@ -227,6 +230,7 @@ class EvalSettings:
                 "beside ncf-loo99"})
 
     def __post_init__(self) -> None:
+        check_types(self, "eval")
         check(len(self.k) >= 1 and all(k >= 1 for k in self.k), "eval.k",
               f"cutoffs must be >= 1, got {self.k}")
         check(self.ties in ("pessimistic", "optimistic", "expected"), "eval.ties",

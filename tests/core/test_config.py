@@ -67,6 +67,28 @@ def test_bad_values_name_the_option(pair, message):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("build, message", [
+    (lambda: TrainSettings(seed=1.5), r"train\.seed: must be an integer, got 1\.5"),
+    (lambda: TrainSettings(epochs="3"), r"train\.epochs: must be an integer, got '3'"),
+    (lambda: TrainSettings(refit=1), r"train\.refit: must be true or false, got 1"),
+    (lambda: DataSettings(path=3), r"data\.path: must be a string, got 3"),
+    (lambda: DataSettings(test_fraction=float("nan")), r"data\.test_fraction: must be a finite"),
+    (lambda: DataSettings(split_seed=2.0), r"data\.split_seed: must be an integer or None"),
+    (lambda: EvalSettings(k=[10, 2.5]), r"eval\.k: must be a list of integers"),
+    (lambda: EvalSettings(ties=None), r"eval\.ties: must be a string, got None"),
+])
+def test_settings_built_in_python_check_their_types(build, message):
+    # Values from a file or --set are converted first; from Python they are taken as given,
+    # and a seed of 1.5 or a cutoff of 2.5 would fail far from where it was written.
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+def test_settings_built_in_python_take_numpy_integers():
+    import numpy as np
+    assert TrainSettings(seed=np.int64(3), epochs=np.int32(2)).seed == 3
+
+
 def test_assignment_without_equals_is_an_error():
     with pytest.raises(ConfigError, match="expected key=value"):
         parse_assignments(["factors"])
