@@ -15,9 +15,9 @@
    `BCEWithLogitsLoss`, `torch.optim.Adam`, tensors made from the NumPy batches with
    `torch.from_numpy`. Blocks of 200 steps alternate between the two so both see the same
    machine load, each after an untimed pause (benchmarks/_settle.py). `--steps N` times the
-   first N steps and scales to the epoch (0 = the whole epoch). Threads: PyTorch's intra-op
-   threads, Numba's threads and NumPy's OpenBLAS threads are all set to `--threads`
-   (OpenBLAS to `--blas-threads` if given).
+   first N steps and scales to the epoch (0 = the whole epoch), after one untimed step a
+   side. Threads: PyTorch's intra-op threads, Numba's threads and NumPy's OpenBLAS threads
+   are all set to `--threads` (OpenBLAS to `--blas-threads` if given).
 
 After the speed report, one `RESULT model=... nprec_s=... other_s=... ratio=...` line per
 pair timed (format in benchmarks/_result.py): run_all.py gathers them into RESULTS.md's table.
@@ -196,6 +196,16 @@ def time_side_by_side(train, kinds: list[str], steps: int, clock, block: int = 2
             loss_fn = torch.nn.BCEWithLogitsLoss()
         batches = list(model.batches(train, np.random.default_rng(1)))
         n = len(batches) if steps <= 0 else min(steps, len(batches))
+        # One untimed step a side first: the optimizers create their state and the kernels
+        # load on the first step, a cost that `--steps N` would otherwise scale up to an epoch.
+        _, cache = model.forward(batches[0])
+        opt.step(model.params, model.backward(cache))
+        if torch_side:
+            users, items, labels = batches[0]
+            t_opt.zero_grad()
+            loss_fn(twin(torch.from_numpy(users), torch.from_numpy(items)),
+                    torch.from_numpy(labels)).backward()
+            t_opt.step()
         blocks = {"nprec": [], "torch": []}
         for start in range(0, n, block):
             chunk = batches[start:min(start + block, n)]
