@@ -34,6 +34,7 @@ line.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -255,7 +256,13 @@ def main() -> None:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
     except ImportError:
-        pass
+        # Without it NumPy's BLAS runs as many threads as its environment says: say so,
+        # rather than print a thread count the products did not run with.
+        blas = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+        if blas != str(args.threads):
+            print(f"warning: threadpoolctl is not installed and OPENBLAS_NUM_THREADS={blas}: "
+                  f"NumPy's BLAS threads are not set to {args.threads} (pip install "
+                  f"threadpoolctl, or set the variable)", file=sys.stderr)
     if not args.skip_check:
         check_against_twin()
     name = args.data if (args.data == "synthetic" or (DATA / args.data).is_dir()) else "synthetic"
