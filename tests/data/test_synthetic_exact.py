@@ -1,0 +1,201 @@
+"""The synthetic data generators keep giving exactly the data of their first version.
+
+The quick start's figures and many tests rest on the exact synthetic data, so any rewrite of
+`nprec.data.synthetic` must reproduce it bit for bit. The first version is kept here, unchanged
+but for the argument checks, as the reference (`_interactions_ref`, `_sessions_ref`): it
+builds every (U, V) and (S, max topic size) matrix at once, which is simple to read and
+hundreds of megabytes at ML-1M's size. Both run on the same machine, so the comparison holds
+wherever the tests run, whatever the BLAS and its threads.
+
+`DIGESTS` also pins the data the command-line tools build by default (`nprec train` without a
+data file: 2,000 users, 1,000 items, seed 0; session models 20,000 sessions) to SHA-256
+digests, in case the reference and the generators were ever changed together. The
+Generator's stream is the same on every platform, but a matrix product or a logarithm may
+round differently elsewhere (another BLAS, CPU or thread count: at 6040 x 3706 the product's
+last bits already change between one OpenBLAS thread and two). That changes a digest only if
+it swaps two keys within a rounding error of each other, which is improbable but possible: if
+only the digests fail on a new platform, the comparisons with the reference say whether the
+generators are at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from nprec.data.containers import Interactions, Sessions
+from nprec.data.synthetic import synthetic_interactions, synthetic_sessions
+
+# -- the reference: the first version, every matrix whole ------------------------------------
+
+def _gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return -np.log(-np.log(rng.random(shape) + 1e-20) + 1e-20)
+
+
+def _interactions_ref(n_users: int = 2000, n_items: int = 1000, *, factors: int = 8,
+                      mean_items: float = 40.0, min_items: int = 5, temperature: float = 0.5,
+                      popularity: float = 0.7, ratings: bool = False,
+                      seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    P = rng.standard_normal((n_users, factors)) / np.sqrt(factors)     # (U, F)
+    Q = rng.standard_normal((n_items, factors))                         # (V, F)
+    bias = -popularity * np.log1p(rng.permutation(n_items))             # (V,)
+    logits = (P @ Q.T) / temperature + bias                             # (U, V)
+    n_u = np.exp(rng.normal(np.log(mean_items), 0.5, size=n_users))     # (U,)
+    n_u = np.clip(np.round(n_u), min_items, n_items - 1).astype(np.int64)
+    keys = logits + _gumbel(rng, logits.shape)                          # (U, V)
+    order = np.argsort(-keys, axis=1)                                   # (U, V)
+    chosen = np.arange(n_items)[None, :] < n_u[:, None]                 # (U, V), first n_u
+    users = np.repeat(np.arange(n_users), n_u)                          # (nnz,)
+    items = order[chosen]                                               # (nnz,), row-major
+    start = rng.integers(0, 365, size=n_users) * 86400.0                # (U,)
+    within = rng.random(users.size)                                     # (nnz,)
+    rank = np.lexsort((within, users))                                  # entries by (u, draw)
+    minute = np.empty(users.size)
+    offsets = np.concatenate([[0], np.cumsum(n_u)[:-1]])                # (U,)
+    minute[rank] = np.arange(users.size) - np.repeat(offsets, n_u)
+    times = 1.0e9 + start[users] + 60.0 * minute                        # (nnz,)
+    stars = None
+    if ratings:
+        affinity = np.einsum("nf,nf->n", P[users], Q[items])            # (nnz,)
+        z = (affinity - affinity.mean()) / affinity.std()
+        stars = np.clip(np.round(3.5 + z + 0.5 * rng.standard_normal(z.size)), 1, 5)
+    return Interactions.from_indices(users, items, n_users, n_items, times=times, ratings=stars,
+                                     user_ids=np.arange(1, n_users + 1),
+                                     item_ids=np.arange(1, n_items + 1))
+
+
+def _sessions_ref(n_sessions: int = 20000, n_items: int = 1000, *, n_topics: int = 20,
+                  successors: int = 3, mean_length: float = 6.0, p_successor: float = 0.6,
+                  p_topic: float = 0.3, days: int = 30, seed: int = 0) -> Sessions:
+    rng = np.random.default_rng(seed)
+    topic = rng.permutation(n_items) % n_topics                         # (V,)
+    members = [np.flatnonzero(topic == t) for t in range(n_topics)]
+    sizes = np.array([m.size for m in members])                         # (n_topics,)
+    table = np.full((n_topics, sizes.max()), -1, dtype=np.int64)        # topic -> items
+    for t, m in enumerate(members):
+        table[t, :m.size] = m
+    pick = (rng.random((n_items, successors)) * sizes[topic][:, None]).astype(np.int64)
+    succ = table[topic[:, None], pick]                                  # (V, successors)
+    succ_p = 0.5 ** np.arange(successors)
+    succ_cdf = np.cumsum(succ_p / succ_p.sum())                         # (successors,)
+    pop = 1.0 / (1.0 + rng.permutation(n_items)) ** 0.7                 # (V,)
+
+    lengths = 2 + rng.geometric(1.0 / max(mean_length - 1.0, 1.0), size=n_sessions) - 1
+    T = int(lengths.max())
+    walk = np.empty((n_sessions, T), dtype=np.int64)                    # (S, T)
+    start_topic = rng.integers(0, n_topics, size=n_sessions)
+    start_w = pop[table[start_topic]] * (table[start_topic] >= 0)       # (S, max topic size)
+    start_key = np.log(start_w + 1e-30) + _gumbel(rng, start_w.shape)
+    walk[:, 0] = table[start_topic, np.argmax(start_key, axis=1)]
+    for t in range(1, T):
+        cur = walk[:, t - 1]
+        u = rng.random(n_sessions)
+        k = np.searchsorted(succ_cdf, rng.random(n_sessions))
+        to_succ = succ[cur, np.minimum(k, successors - 1)]
+        t_cur = topic[cur]
+        to_topic = table[t_cur, (rng.random(n_sessions) * sizes[t_cur]).astype(np.int64)]
+        to_any = rng.integers(0, n_items, size=n_sessions)
+        walk[:, t] = np.where(u < p_successor, to_succ,
+                              np.where(u < p_successor + p_topic, to_topic, to_any))
+
+    starts = np.sort(rng.random(n_sessions)) * days * 86400.0 + 1.4e9   # (S,) time order
+    keep = np.arange(T)[None, :] < lengths[:, None]                     # (S, T)
+    gaps = rng.uniform(30.0, 90.0, size=(n_sessions, T))
+    gaps[:, 0] = 0.0
+    times = starts[:, None] + np.cumsum(gaps, axis=1)                   # (S, T)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return Sessions(offsets, walk[keep], n_items, times=times[keep],
+                    session_ids=np.arange(1, n_sessions + 1),
+                    item_ids=np.arange(1, n_items + 1))
+
+
+# -- comparing bit for bit ---------------------------------------------------------------------
+
+_FIELDS = {Interactions: ("indptr", "indices", "ratings", "times", "user_ids", "item_ids",
+                          "positions"),
+           Sessions: ("offsets", "items", "times", "session_ids", "item_ids")}
+
+
+def _digest(data: Interactions | Sessions) -> str:
+    """SHA-256 of n_items and every array field: its name, dtype, shape and bytes."""
+    h = hashlib.sha256(repr(data.n_items).encode())
+    for name in _FIELDS[type(data)]:
+        a = getattr(data, name)
+        h.update(name.encode())
+        if a is None:
+            h.update(b"None")
+        else:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _assert_same(got: Interactions | Sessions, want: Interactions | Sessions) -> None:
+    assert type(got) is type(want) and got.n_items == want.n_items
+    for name in _FIELDS[type(want)]:
+        a, b = getattr(got, name), getattr(want, name)
+        assert (a is None) == (b is None), name
+        if b is not None:       # bytes, not values: -0.0 and 0.0 or two NaNs would differ
+            assert a.dtype == b.dtype and a.shape == b.shape, name
+            assert a.tobytes() == b.tobytes(), name
+
+
+INTERACTIONS = [
+    ((2000, 1000), {}),                                     # nprec train's default data
+    ((2000, 1000), {"ratings": True, "seed": 3}),
+    ((300, 200), {"seed": 5}),
+    ((40, 30), {"seed": 1}),
+    ((1, 2), {"min_items": 1}),
+    ((3, 10), {"min_items": 0}),                            # users with no item
+    ((37, 11), {"mean_items": 500.0}),                      # every user takes n_items - 1
+    ((200, 150), {"factors": 1, "ratings": True, "seed": 3}),
+    ((257, 513), {"temperature": 0.01, "popularity": -1.0, "seed": 7}),
+    ((120, 3000), {"mean_items": 300.0, "seed": 11}),       # more items than a block holds
+    # Overflowing logits: exact ties at +-inf (and NaN from inf - inf), whose order is
+    # argsort's own.
+    ((129, 64), {"temperature": 1e-310, "seed": 9}),
+    ((300, 50), {"temperature": 1e-310, "popularity": 0.0, "factors": 1, "seed": 5}),
+    ((129, 64), {"temperature": 1e-300, "popularity": 1e308, "seed": 10}),
+]
+
+SESSIONS = [
+    ((20000, 1000), {"n_topics": 20}),                      # nprec train's default sessions
+    ((3000, 200), {"n_topics": 5, "seed": 2}),
+    ((1, 4), {"n_topics": 1}),
+    ((77, 23), {"n_topics": 4, "successors": 2, "seed": 3}),
+    ((500, 101), {"n_topics": 7, "mean_length": 0.5, "seed": 5}),
+    ((500, 101), {"n_topics": 7, "mean_length": 30.0, "seed": 6}),
+    ((400, 60), {"n_topics": 3, "p_successor": 0.0, "p_topic": 0.0, "seed": 9}),
+    ((400, 60), {"n_topics": 1, "successors": 1, "days": 0, "seed": 10}),
+]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+@pytest.mark.parametrize(("args", "kwargs"), INTERACTIONS)
+def test_interactions_equal_the_whole_matrix_version(args, kwargs):
+    _assert_same(synthetic_interactions(*args, **kwargs), _interactions_ref(*args, **kwargs))
+
+
+@pytest.mark.parametrize(("args", "kwargs"), SESSIONS)
+def test_sessions_equal_the_whole_matrix_version(args, kwargs):
+    _assert_same(synthetic_sessions(*args, **kwargs), _sessions_ref(*args, **kwargs))
+
+
+DIGESTS = {
+    "interactions": "c2dcc6ec410b3477036b94ce08900e048ee28c15526ea58b0ed081ee61a50a29",
+    "ratings": "058792e260c2a1fc2d8e238fa11d5aa9351a143bfe43d209c3df3b3293ffaa51",
+    "sessions": "2c7f23a5404d709ca672a6a8c0d51a0d6c77992fa2e89a9d018d36e8f53c6e03",
+}
+
+
+def test_the_command_line_default_data_is_pinned():
+    # What `nprec train` builds without a data file (run_data: data.synthetic_users=2000,
+    # synthetic_items=1000, seed 0; sessions: 10x the users, min(20, items // 4) topics).
+    assert _digest(synthetic_interactions(2000, 1000, seed=0)) == DIGESTS["interactions"]
+    assert _digest(synthetic_interactions(2000, 1000, ratings=True, seed=0)) \
+        == DIGESTS["ratings"]
+    assert _digest(synthetic_sessions(20000, 1000, n_topics=20, seed=0)) == DIGESTS["sessions"]
