@@ -24,9 +24,13 @@ import hashlib
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from nprec.data import synthetic
 from nprec.data.containers import Interactions, Sessions
 from nprec.data.synthetic import synthetic_interactions, synthetic_sessions
+from nprec.testing.strategies import seeds
 
 # -- the reference: the first version, every matrix whole ------------------------------------
 
@@ -183,6 +187,19 @@ def test_interactions_equal_the_whole_matrix_version(args, kwargs):
 @pytest.mark.parametrize(("args", "kwargs"), SESSIONS)
 def test_sessions_equal_the_whole_matrix_version(args, kwargs):
     _assert_same(synthetic_sessions(*args, **kwargs), _sessions_ref(*args, **kwargs))
+
+
+@given(seed=seeds, n_sessions=st.integers(1, 200), n_topics=st.integers(1, 6),
+       successors=st.integers(1, 3), extra_items=st.integers(0, 40),
+       mean_length=st.floats(0.5, 12.0), block=st.integers(1, 300))
+def test_sessions_equal_for_any_arguments_and_block(seed, n_sessions, n_topics, successors,
+                                                    extra_items, mean_length, block):
+    n_items = n_topics * (successors + 1) + extra_items
+    kwargs = dict(n_topics=n_topics, successors=successors, mean_length=mean_length, seed=seed)
+    want = _sessions_ref(n_sessions, n_items, **kwargs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(synthetic, "_BLOCK_ENTRIES", block)
+        _assert_same(synthetic_sessions(n_sessions, n_items, **kwargs), want)
 
 
 DIGESTS = {
