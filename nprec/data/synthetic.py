@@ -13,14 +13,15 @@ model that learns something shows it clearly:
 Everything is drawn from `np.random.default_rng(seed)`, vectorised over users or sessions.
 The quick start's figures and many tests rest on the exact data, so the draws are the same
 calls to the Generator, in the same order, as in the first, whole-matrix version of these
-functions (the tests keep it as a reference and compare bit for bit). Only the Gumbel noise
-of a session's first item, one uniform per (session, topic item), is drawn a block of rows at
-a time: a Generator fills an array row after row, one 64-bit draw per float64, so blocks drawn
-one after the other hold the same numbers as one big draw, and a block of keys is used while
-it is in cache instead of as one of several matrices of hundreds of megabytes. Measured on a
-2-core VM (peak resident memory above the 111 MB of Python with nprec imported; CPU time,
-medians of 7): `synthetic_sessions(30000, 20000)` went from 918 MB and 2.8 s to 47 MB and
-0.6 s.
+functions (the tests keep it as a reference and compare bit for bit). Only the Gumbel noise,
+one uniform per (user, item) or (session, topic item), is drawn a block of rows at a time: a
+Generator fills an array row after row, one 64-bit draw per float64, so blocks drawn one after
+the other hold the same numbers as one big draw, and a block of keys is used while it is in
+cache instead of as one of several matrices of hundreds of megabytes. Measured on a 2-core
+VM (peak resident memory above the 111 MB of Python with nprec imported; CPU time, medians of
+7): `synthetic_interactions(6040, 3706)`, ML-1M's size, went from 685 MB and 2.8 s to 197 MB
+(179 of them its one (U, V) product, see there) and 0.6 s; `synthetic_sessions(30000, 20000)`
+from 918 MB and 2.8 s to 47 MB and 0.6 s.
 """
 
 from __future__ import annotations
@@ -60,6 +61,30 @@ def _row_blocks(n_rows: int, n_cols: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + step, n_rows)) for lo in range(0, n_rows, step)]
 
 
+def _top_n(keys: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The columns of the n[r] largest keys of each row r, largest first, rows one after
+    the other: exactly `np.argsort(-keys, axis=1)[r, :n[r]]`, without sorting whole rows.
+
+    Each row's n[r] + 1 smallest values of -keys are found by partition and sorted; the extra
+    one shows whether the n[r]-th is tied with something left out. When those n[r] + 1 values
+    are distinct, every correct sort puts the same n[r] columns first in the same order. An
+    exact tie (or a NaN or inf, as from an overflowing temperature) leaves the order to the sort
+    algorithm, so such a row is sorted whole by the same `np.argsort` as before.
+    """
+    k = int(n.max())                        # < keys.shape[1]: a user never takes every item
+    neg = -keys                             # argsort(-keys)'s values: NaN sorts last
+    near = np.argpartition(neg, k, axis=1)[:, :k + 1]                   # (rows, k + 1)
+    near_neg = np.take_along_axis(neg, near, axis=1)
+    order = np.argsort(near_neg, axis=1)
+    near = np.take_along_axis(near, order, axis=1)                      # ascending -key
+    near_neg = np.take_along_axis(near_neg, order, axis=1)
+    rising = near_neg[:, 1:] > near_neg[:, :-1]                         # (rows, k)
+    settled = np.all(rising | (np.arange(k) >= n[:, None]), axis=1)     # first n[r] + 1 rise
+    for r in np.flatnonzero(~settled):
+        near[r, :n[r]] = np.argsort(neg[r])[:n[r]]
+    return near[np.arange(k + 1) < n[:, None]]
+
+
 def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors: int = 8,
                            mean_items: float = 40.0, min_items: int = 5,
                            temperature: float = 0.5, popularity: float = 0.7,
@@ -70,7 +95,7 @@ def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors:
     exp(p_u · q_i / temperature + b_i), where p_u, q_i ~ N(0, I / factors) scaled to unit
     expected norm, b_i = -popularity · log(1 + rank_i) and n_u is log-normal around
     `mean_items` (at least `min_items`). Sampling without replacement uses the Gumbel top-k
-    trick on the whole (U, V) matrix at once. Timestamps: each user's items are ordered
+    trick, a block of users at a time. Timestamps: each user's items are ordered
     randomly in time, one per simulated minute after a per-user start day. With
     `ratings=True` every entry also gets a 1-5 star rating that grows with the affinity
     p_u · q_i (standardised, plus N(0, 0.5²) noise, rounded), for explicit-feedback models.
@@ -94,21 +119,25 @@ def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors:
     P = rng.standard_normal((n_users, factors)) / np.sqrt(factors)     # (U, F)
     Q = rng.standard_normal((n_items, factors))                         # (V, F)
     bias = -popularity * np.log1p(rng.permutation(n_items))             # (V,)
-    logits = (P @ Q.T) / temperature + bias                             # (U, V)
+    # One product for all users, though the keys below use a block of rows at a time: BLAS
+    # rounds an entry differently depending on how it tiles and threads a call, so products
+    # of blocks of users would differ from this one in the last bits, and with them the data.
+    PQ = P @ Q.T                                                        # (U, V)
     n_u = np.exp(rng.normal(np.log(mean_items), 0.5, size=n_users))     # (U,)
     n_u = np.clip(np.round(n_u), min_items, n_items - 1).astype(np.int64)
-    keys = logits + _gumbel(rng, logits.shape)                          # (U, V)
-    order = np.argsort(-keys, axis=1)                                   # (U, V)
-    chosen = np.arange(n_items)[None, :] < n_u[:, None]                 # (U, V), first n_u
     users = np.repeat(np.arange(n_users), n_u)                          # (nnz,)
-    items = order[chosen]                                               # (nnz,), row-major
+    bounds = np.concatenate([[0], np.cumsum(n_u)])                      # (U + 1,) user rows
+    items = np.empty(users.size, dtype=np.int64)                        # (nnz,), row-major
+    for lo, hi in _row_blocks(n_users, n_items):
+        logits = PQ[lo:hi] / temperature + bias                         # (block, V)
+        keys = logits + _gumbel(rng, (hi - lo, n_items))
+        items[bounds[lo]:bounds[hi]] = _top_n(keys, n_u[lo:hi])         # largest keys first
     # Time: a random order within the user, one minute apart, after a random start day.
     start = rng.integers(0, 365, size=n_users) * 86400.0                # (U,)
     within = rng.random(users.size)                                     # (nnz,)
     rank = np.lexsort((within, users))                                  # entries by (u, draw)
     minute = np.empty(users.size)
-    offsets = np.concatenate([[0], np.cumsum(n_u)[:-1]])                # (U,)
-    minute[rank] = np.arange(users.size) - np.repeat(offsets, n_u)
+    minute[rank] = np.arange(users.size) - np.repeat(bounds[:-1], n_u)
     times = 1.0e9 + start[users] + 60.0 * minute                        # (nnz,)
     stars = None
     if ratings:

@@ -21,6 +21,7 @@ generators are at fault.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -29,7 +30,8 @@ from hypothesis import strategies as st
 
 from nprec.data import synthetic
 from nprec.data.containers import Interactions, Sessions
-from nprec.data.synthetic import synthetic_interactions, synthetic_sessions
+from nprec.data.synthetic import _top_n, synthetic_interactions, synthetic_sessions
+from nprec.errors import DataError
 from nprec.testing.strategies import seeds
 
 # -- the reference: the first version, every matrix whole ------------------------------------
@@ -189,6 +191,31 @@ def test_sessions_equal_the_whole_matrix_version(args, kwargs):
     _assert_same(synthetic_sessions(*args, **kwargs), _sessions_ref(*args, **kwargs))
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+@given(seed=seeds, n_users=st.integers(1, 60), n_items=st.integers(2, 80),
+       factors=st.integers(1, 4), mean_items=st.floats(0.5, 100.0),
+       temperature=st.sampled_from([1e-310, 0.05, 0.5, 1e6]), ratings=st.booleans(),
+       block=st.integers(1, 300), data=st.data())
+def test_interactions_equal_for_any_arguments_and_block(seed, n_users, n_items, factors,
+                                                        mean_items, temperature, ratings,
+                                                        block, data):
+    # Small blocks (down to one entry, so one row a block) cut the users anywhere.
+    min_items = data.draw(st.integers(0, n_items - 1))
+    kwargs = dict(factors=factors, mean_items=mean_items, min_items=min_items,
+                  temperature=temperature, ratings=ratings, seed=seed)
+    try:
+        want = _interactions_ref(n_users, n_items, **kwargs)
+    except DataError as e:  # ratings of one entry, or of equal affinities: z = 0 / 0
+        want = e
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(synthetic, "_BLOCK_ENTRIES", block)
+        if isinstance(want, DataError):
+            with pytest.raises(DataError, match=f"^{re.escape(str(want))}$"):
+                synthetic_interactions(n_users, n_items, **kwargs)
+        else:
+            _assert_same(synthetic_interactions(n_users, n_items, **kwargs), want)
+
+
 @given(seed=seeds, n_sessions=st.integers(1, 200), n_topics=st.integers(1, 6),
        successors=st.integers(1, 3), extra_items=st.integers(0, 40),
        mean_length=st.floats(0.5, 12.0), block=st.integers(1, 300))
@@ -200,6 +227,21 @@ def test_sessions_equal_for_any_arguments_and_block(seed, n_sessions, n_topics, 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(synthetic, "_BLOCK_ENTRIES", block)
         _assert_same(synthetic_sessions(n_sessions, n_items, **kwargs), want)
+
+
+@given(seed=seeds, rows=st.integers(1, 8), cols=st.integers(1, 40), levels=st.integers(1, 6),
+       special=st.booleans())
+def test_top_n_is_the_head_of_a_full_argsort_even_with_ties(seed, rows, cols, levels, special):
+    # Few distinct levels make ties the rule; `special` adds infinities and NaN.
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, levels, size=(rows, cols)).astype(np.float64)
+    if special:
+        keys[rng.random(keys.shape) < 0.2] = np.inf
+        keys[rng.random(keys.shape) < 0.2] = -np.inf
+        keys[rng.random(keys.shape) < 0.1] = np.nan
+    n = rng.integers(0, cols, size=rows)
+    order = np.argsort(-keys, axis=1)
+    np.testing.assert_array_equal(_top_n(keys, n), order[np.arange(cols) < n[:, None]])
 
 
 DIGESTS = {
