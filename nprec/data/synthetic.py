@@ -142,7 +142,9 @@ def synthetic_interactions(n_users: int = 2000, n_items: int = 1000, *, factors:
     stars = None
     if ratings:
         affinity = np.einsum("nf,nf->n", P[users], Q[items])            # (nnz,)
-        z = (affinity - affinity.mean()) / affinity.std()
+        # Standardised affinity; all equal (one entry, say): every rating the middle one.
+        spread = affinity.std()
+        z = (affinity - affinity.mean()) / spread if spread > 0 else np.zeros_like(affinity)
         stars = np.clip(np.round(3.5 + z + 0.5 * rng.standard_normal(z.size)), 1, 5)
     return Interactions.from_indices(users, items, n_users, n_items, times=times, ratings=stars,
                                      user_ids=np.arange(1, n_users + 1),
