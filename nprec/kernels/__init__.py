@@ -5,7 +5,8 @@ This package is the only place in nprec that imports Numba. `PAIRS` lists every
 
 - `scatter`: coalesce_rows (the embedding backward).
 - `sampling`: uniform negatives from a user's complement (with or without repeats), CDF
-  draws for popularity sampling, BPR triples. Kernels take pre-drawn uniforms.
+  draws for popularity sampling, BPR triples (kernels take pre-drawn uniforms); Gaussian
+  noise drawn from a Generator, the numbers NumPy would draw.
 - `topk`: per-row top-k recommendation lists.
 - `optim_rows`: fused in-place SGD / Adagrad(+momentum) / lazy Adam updates of touched rows.
 - `session_cursor`: the session-parallel mini-batch layout of one GRU4Rec epoch.
@@ -65,6 +66,8 @@ from nprec.kernels.sampling import (
     sample_negatives_distinct,
     sample_negatives_distinct_ref,
     sample_negatives_ref,
+    standard_normal,
+    standard_normal_ref,
 )
 from nprec.kernels.scatter import coalesce_rows, coalesce_rows_ref
 from nprec.kernels.session_cursor import session_parallel_steps, session_parallel_steps_ref
@@ -96,6 +99,7 @@ _EAGER_PAIRS = [
     (sample_negatives_distinct, sample_negatives_distinct_ref),
     (sample_cdf, sample_cdf_ref),
     (sample_bpr_triples, sample_bpr_triples_ref),
+    (standard_normal, standard_normal_ref),
     (topk_rows, topk_rows_ref),
     (sgd_rows, sgd_rows_ref),
     (adagrad_rows, adagrad_rows_ref),
@@ -159,8 +163,6 @@ __all__ = [
     "coalesce_rows_ref",
     "csr_matmul",
     "csr_matmul_ref",
-    "normalize_and_drop",
-    "normalize_and_drop_ref",
     "csr_t_matmul",
     "csr_t_matmul_ref",
     "gru_sequence_backward",
@@ -173,6 +175,8 @@ __all__ = [
     "gru_train_forward_ref",
     "logistic_mf",
     "logistic_mf_ref",
+    "normalize_and_drop",
+    "normalize_and_drop_ref",
     "parse_numeric_fields",
     "parse_numeric_fields_ref",
     "ranking_metrics",
@@ -201,6 +205,8 @@ __all__ = [
     "softmax_ce_rows_ref",
     "softmax_counts_rows",
     "softmax_counts_rows_ref",
+    "standard_normal",
+    "standard_normal_ref",
     "topk_rows",
     "topk_rows_ref",
 ]

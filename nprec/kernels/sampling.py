@@ -14,6 +14,11 @@ non-decreasing. The r-th negative (0-based, r in [0, V - m)) is
 because every positive at or below the answer pushes it up by one. So one uniform u gives
 r = floor(u (V - m)) and one binary search over q gives the item: exactly uniform over the
 complement, with no retry however dense the row is.
+
+One kernel draws its own numbers: `standard_normal(rng, shape, dtype)`, Mult-VAE's noise of
+the reparameterisation. It takes the `np.random.Generator` itself and draws through Numba's
+port of NumPy's ziggurat, the same numbers from the same bit stream, leaving the generator
+in the same state as `rng.standard_normal(shape)` would: the twin is that call.
 """
 
 from __future__ import annotations
@@ -315,3 +320,47 @@ def _sample_bpr_triples(indptr, indices, n_items, u_entry, u_neg, users, pos, ne
         users[k] = user
         pos[k] = indices[e]
         neg[k] = _complement_item(indices, lo, hi, r)
+
+
+# -- Gaussian noise ----------------------------------------------------------------------------
+
+
+def standard_normal_ref(rng: np.random.Generator, shape: tuple[int, ...],
+                        dtype: np.dtype) -> np.ndarray:
+    """N(0, 1) draws of `shape` from `rng`, rounded to `dtype` (reference twin).
+
+    Args:
+        rng:   the generator; it advances exactly as `rng.standard_normal(shape)` makes it.
+        shape: the output shape.
+        dtype: float32 or float64; each float64 draw is rounded to it.
+    Returns:
+        An array of `shape` and `dtype`.
+    """
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def standard_normal(rng: np.random.Generator, shape: tuple[int, ...],
+                    dtype: np.dtype) -> np.ndarray:
+    """N(0, 1) draws of `shape` from `rng`: the numbers and the generator's next state of
+    `standard_normal_ref`, about three times faster.
+
+    NumPy's `Generator.standard_normal` took 14 ns a draw on the development machine (a
+    Mult-VAE batch's 500 x 200 noise: 1.4 ms), Numba's port of the same ziggurat 4 ns
+    (0.41 ms): the draws are the same to the bit (`tests/kernels/test_sampling_kernels.py`).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"standard_normal: rng must be a np.random.Generator, got "
+                        f"{type(rng).__name__}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"standard_normal: dtype must be float32 or float64, got {dtype}")
+    out = np.empty(shape, dtype=dtype)
+    _standard_normal(rng, out.reshape(-1))
+    return out
+
+
+@jit()
+def _standard_normal(rng, out):
+    # Serial: the draws come one after another from one bit stream.
+    for i in range(out.size):
+        out[i] = rng.standard_normal()

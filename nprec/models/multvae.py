@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from nprec.checkpoint import StoredArrays
 from nprec.config import check, check_least
+from nprec.kernels import standard_normal
 from nprec.layers import dropout_mask, reparam_backward, reparam_forward
 from nprec.layers.products import concat_forward
 from nprec.losses import gaussian_kl_backward, gaussian_kl_forward, l2_penalty_backward
@@ -136,7 +137,8 @@ class Model(multdae.Model):
                     rng: np.random.Generator) -> VaeBatch:
         """A batch with its dropout mask, noise and β; counts one more update."""
         keep = dropout_mask(rng, (X.nnz,), 1.0 - self.config.keep_prob, self.dtype)  # (nnz,)
-        eps = rng.standard_normal((X.shape[0], self.latent)).astype(self.dtype)  # (B, L)
+        # rng.standard_normal((B, L)).astype(dtype), drawn ~3x faster by a kernel (same bits).
+        eps = standard_normal(rng, (X.shape[0], self.latent), self.dtype)  # (B, L)
         beta = self.beta()
         self.update_count += 1
         return VaeBatch(users, X, keep, eps, beta)

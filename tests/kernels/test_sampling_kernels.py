@@ -18,6 +18,7 @@ from nprec.kernels import (
     sample_cdf,
     sample_negatives,
     sample_negatives_distinct,
+    standard_normal,
 )
 from nprec.testing.strategies import seeds
 
@@ -140,3 +141,29 @@ def test_a_user_with_every_item_has_no_negative():
 def test_cdf_must_end_at_one():
     with pytest.raises(ValueError, match="1.0"):
         sample_cdf(np.array([0.2, 0.9]), np.array([0.5]))
+
+
+@given(seed=seeds, shape=st.lists(st.integers(0, 40), max_size=3),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_standard_normal_is_numpys_draws_to_the_bit(seed, shape, dtype):
+    """The same numbers as Generator.standard_normal, and the generator left in the same
+    state: a run that switches between the two draws the same noise from the same seed."""
+    fast, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+    x = standard_normal(fast, tuple(shape), dtype)
+    y = ref.standard_normal(tuple(shape)).astype(dtype)
+    assert x.dtype == dtype and x.shape == y.shape
+    np.testing.assert_array_equal(x, y)
+    assert fast.bit_generator.state == ref.bit_generator.state
+
+
+def test_standard_normal_follows_the_normal_distribution():
+    x = standard_normal(np.random.default_rng(0), (200_000,), np.float64)
+    assert abs(x.mean()) < 0.01 and abs(x.std() - 1.0) < 0.01
+    assert abs((np.abs(x) > 3.0).mean() - 0.0027) < 0.0005          # both tails' mass
+
+
+def test_standard_normal_rejects_what_it_cannot_draw():
+    with pytest.raises(TypeError, match="rng must be a np.random.Generator"):
+        standard_normal(np.random.RandomState(0), (2,), np.float32)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        standard_normal(np.random.default_rng(0), (2,), np.int64)

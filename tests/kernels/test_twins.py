@@ -96,6 +96,12 @@ def distinct_negatives_case(draw, dtype):
 
 
 @st.composite
+def normal_case(draw, dtype):
+    shape = tuple(draw(st.lists(st.integers(0, 5), max_size=3)))
+    return np.random.default_rng(draw(seeds)), shape, dtype
+
+
+@st.composite
 def cdf_case(draw, dtype):
     rng = np.random.default_rng(draw(seeds))
     V, N = draw(st.integers(1, 10)), draw(st.integers(1, 40))
@@ -297,6 +303,7 @@ CASES = {
     "sample_negatives_distinct": distinct_negatives_case,
     "sample_cdf": cdf_case,
     "sample_bpr_triples": bpr_case,
+    "standard_normal": normal_case,
     "topk_rows": topk_case,
     "sgd_rows": sgd_case,
     "adagrad_rows": adagrad_case,
