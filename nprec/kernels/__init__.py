@@ -13,8 +13,8 @@ This package is the only place in nprec that imports Numba. `PAIRS` lists every
 - `ranking`: every ranking metric of a score row under the three tie policies.
 - `sknn`: session-kNN next-item scores.
 - `parsing`: blocks of plain numeric fields of a data file in one pass.
-- `autoencoders`: sparse-times-dense products of the autoencoders' input layer, and
-  their training input (rows normalised, dropout) in one pass.
+- `autoencoders`: sparse-times-dense products of the autoencoders' input layer, their
+  training input (rows normalised, dropout) in one pass, tanh's backward in place.
 - `softmax_rows`: softmax cross-entropy and multinomial likelihood over all columns, the
   score matrix turned into its gradient in one pass per row (NARM, Mult-DAE, Mult-VAE).
 - `ncf`: NCF's output unit and log loss, logistic MF's objective, a ReLU layer's halves.
@@ -36,6 +36,8 @@ from nprec.kernels.autoencoders import (
     csr_t_matmul_ref,
     normalize_and_drop,
     normalize_and_drop_ref,
+    tanh_backward_inplace,
+    tanh_backward_inplace_ref,
 )
 from nprec.kernels.ncf import (
     add_bias_relu,
@@ -111,6 +113,7 @@ _EAGER_PAIRS = [
     (csr_matmul, csr_matmul_ref),
     (normalize_and_drop, normalize_and_drop_ref),
     (csr_t_matmul, csr_t_matmul_ref),
+    (tanh_backward_inplace, tanh_backward_inplace_ref),
     (bce_output, bce_output_ref),
     (logistic_mf, logistic_mf_ref),
     (add_bias_relu, add_bias_relu_ref),
@@ -207,6 +210,8 @@ __all__ = [
     "softmax_counts_rows_ref",
     "standard_normal",
     "standard_normal_ref",
+    "tanh_backward_inplace",
+    "tanh_backward_inplace_ref",
     "topk_rows",
     "topk_rows_ref",
 ]

@@ -9,6 +9,7 @@ V / (nnz / B) times less (35 times on ML-1M: 95 items per user among 3,500).
     csr_matmul(indptr, indices, data, W)           Y = X W          (B, H)
     csr_t_matmul(indptr, indices, data, dY, V)     dW = Xᵀ dY       (V, H)
     normalize_and_drop(indptr, indices, data, keep)  the training input of Mult-DAE/-VAE
+    tanh_backward_inplace(dy, y)                   dy <- dy (1 - y²), between the layers
 
 X arrives as the three arrays of a CSR matrix (row pointers, column indices, values). Each
 output row of `csr_matmul` is a weighted sum of rows of W, Y_b = Σ_{(b,v)} x_bv W_v, so rows
@@ -34,6 +35,12 @@ stored entries and writes the kept ones compactly: the same numbers to the bit a
 steps, which build three SciPy matrices and sweep the entries about eight times (a batch
 of 48,000 entries: 0.8 ms alone and 1.6 ms inside a Mult-VAE training step, against 0.2 and
 0.5 ms with the kernel).
+
+Between the layers, tanh's backward dy (1 - y²) is three NumPy passes over (B, H) arrays
+and two temporaries; `tanh_backward_inplace` makes it one pass into dy, which the backward
+of the next layer has just allocated and nobody else reads. The same float operations in the
+same order (no fused multiply-add), so the same numbers to the bit: 1.0 -> 0.2 ms a Mult-VAE
+step.
 
 The twins use SciPy's sparse products and NumPy's fancy indexing.
 """
@@ -299,3 +306,42 @@ def _csr_t_matmul_parallel(col_ptr, entry, row, data, dY, out):
     # Parallel over columns of X: iteration v writes out[v] only.
     for v in prange(out.shape[0]):
         _t_matmul_row(col_ptr, entry, row, data, dY, out[v], v)
+
+
+# -- tanh between the layers -------------------------------------------------------------------
+
+
+def tanh_backward_inplace_ref(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dy <- dy · (1 - y²), the gradient through y = tanh(x), in place (reference twin).
+
+    Args:
+        dy: (B, H) float32 or float64 gradient of the tanh's output; overwritten.
+        y:  (B, H) the tanh's output, same dtype.
+    Returns:
+        dy, now the gradient of the tanh's input.
+    """
+    _check_tanh(dy, y)
+    np.multiply(dy, 1.0 - y * y, out=dy)
+    return dy
+
+
+def tanh_backward_inplace(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dy <- dy · (1 - y²) in one pass. Same contract as the twin, the same numbers."""
+    _check_tanh(dy, y)
+    _tanh_backward(dy.reshape(-1), y.reshape(-1))
+    return dy
+
+
+def _check_tanh(dy: np.ndarray, y: np.ndarray) -> None:
+    if dy.shape != y.shape or dy.dtype != y.dtype or dy.dtype not in (np.float32, np.float64) \
+            or not (dy.flags.c_contiguous and y.flags.c_contiguous and dy.flags.writeable):
+        raise ValueError(f"tanh_backward_inplace: dy and y must be C-contiguous float arrays of "
+                         f"one shape and dtype (dy writeable), got {dy.dtype} {dy.shape} and "
+                         f"{y.dtype} {y.shape}")
+
+
+@jit()
+def _tanh_backward(dy, y):
+    one = dy.dtype.type(1.0)
+    for i in range(dy.shape[0]):
+        dy[i] = dy[i] * (one - y[i] * y[i])

@@ -36,7 +36,7 @@ from nprec.checkpoint import StoredArrays
 from nprec.config import check, check_least, check_types
 from nprec.data.containers import Interactions
 from nprec.errors import ConfigError
-from nprec.kernels.autoencoders import normalize_and_drop
+from nprec.kernels.autoencoders import normalize_and_drop, tanh_backward_inplace
 from nprec.layers import (
     dense_backward,
     dense_forward,
@@ -170,7 +170,8 @@ def mlp_backward(dh: np.ndarray, cache: MlpCache, last_tanh: bool
     # Back through the dense layers, each preceded by a tanh, last layer first.
     for c_d in reversed(cache.layers):
         dh, dW, db = dense_backward(dh, c_d)
-        (dh,) = tanh_backward(dh, tanhs.pop())
+        # tanh_backward(dh, cache) in place: dh is the product just made, read by no one else.
+        dh = tanh_backward_inplace(dh, tanhs.pop().y)
         dWs.append(dW)
         dbs.append(db)
     first_layer = sparse_dense_backward if cache.sparse else dense_backward

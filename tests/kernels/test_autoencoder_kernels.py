@@ -18,9 +18,11 @@ from nprec.kernels.autoencoders import (
     csr_t_matmul_ref,
     normalize_and_drop,
     normalize_and_drop_ref,
+    tanh_backward_inplace,
 )
-from nprec.layers import dropout_sparse_input
+from nprec.layers import dropout_sparse_input, tanh_backward, tanh_forward
 from nprec.models.multdae import normalized_input
+from nprec.testing.strategies import seeds
 
 DTYPES = [np.float32, np.float64]
 
@@ -100,3 +102,25 @@ def test_normalize_and_drop_refuses_a_mask_of_the_wrong_size_or_dtype():
         normalize_and_drop(indptr, indices, np.ones(2), np.ones(2, dtype=np.float32))
     with pytest.raises(ValueError, match="CSR"):
         normalize_and_drop(np.array([0, 3]), indices, np.ones(2), np.ones(2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(seed=seeds, B=st.integers(1, 30), H=st.integers(1, 70))
+def test_tanh_backward_inplace_is_the_layers_backward_to_the_bit(dtype, seed, B, H):
+    """The models swap `tanh_backward` for the in-place kernel: it must give the very same
+    numbers (no fused multiply-add), or every Mult-DAE / Mult-VAE figure would move."""
+    rng = np.random.default_rng(seed)
+    y, cache = tanh_forward((3.0 * rng.standard_normal((B, H))).astype(dtype))
+    dy = rng.standard_normal((B, H)).astype(dtype)
+    (expected,) = tanh_backward(dy, cache)
+    out = tanh_backward_inplace(dy, y)
+    assert out is dy
+    np.testing.assert_array_equal(dy, expected)
+
+
+def test_tanh_backward_inplace_refuses_mismatched_arrays():
+    y = np.zeros((2, 3), dtype=np.float32)
+    for dy in (np.zeros((3, 2), np.float32), np.zeros((2, 3), np.float64),
+               np.zeros((3, 2), np.float32).T):
+        with pytest.raises(ValueError, match="tanh_backward_inplace"):
+            tanh_backward_inplace(dy, y)

@@ -289,6 +289,15 @@ def add_bias_relu_case(draw, dtype):
 
 
 @st.composite
+def tanh_backward_case(draw, dtype):
+    """dy and a tanh output y in (-1, 1), some of it saturated at ±1."""
+    rng = np.random.default_rng(draw(seeds))
+    B, H = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    y = np.tanh(4.0 * rng.standard_normal((B, H))).astype(dtype)       # (B, H)
+    return rng.standard_normal((B, H)).astype(dtype), y
+
+
+@st.composite
 def relu_bias_grad_case(draw, dtype):
     """dy and a layer output y = max(a + b, 0): zeros where the unit is off."""
     rng = np.random.default_rng(draw(seeds))
@@ -315,6 +324,7 @@ CASES = {
     "csr_matmul": csr_matmul_case,
     "csr_t_matmul": csr_t_matmul_case,
     "normalize_and_drop": normalize_case,
+    "tanh_backward_inplace": tanh_backward_case,
     "sampled_loss": sampled_loss_args,
     "gru_train_forward": gru_train_forward_case,
     "gru_train_backward": gru_train_case,
