@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from nprec.checkpoint import StoredArrays
 from nprec.config import check, check_least, check_types
+from nprec.models._init_args import check_config
 from nprec.models.baselines import EASE, SKNN, VSKNN, ItemKNN, Popularity
 from nprec.models.baselines.sknn import SIMILARITIES
 
@@ -163,10 +164,11 @@ class Fitted:
     """A baseline behind the model contract: `fit(train)`, `params`, scoring delegated."""
 
     def __init__(self, impl_class: type, config: Any, n_users: int, n_items: int, *,
-                 search: tuple[str, ...] = (), rng: np.random.Generator | None = None,
-                 dtype: Any = np.float32) -> None:
+                 config_type: type, search: tuple[str, ...] = (),
+                 rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         self.config, self.n_users, self.n_items = config, n_users, n_items
         self.name = impl_class.__name__.lower()
+        check_config(self.name, config, config_type)
         # The options searched by the driver (lists of values) are not the baseline's own.
         self.impl = impl_class(**{k: v for k, v in dataclasses.asdict(config).items()
                                   if k not in search})
@@ -206,7 +208,8 @@ def _spec(impl_class: type, config: type, kind: tuple[str, ...], doc: str,
     grid = grid or {}
 
     def model(cfg: Any, n_users: int, n_items: int, **kw: Any) -> Fitted:
-        return Fitted(impl_class, cfg, n_users, n_items, search=tuple(grid.values()), **kw)
+        return Fitted(impl_class, cfg, n_users, n_items, config_type=config,
+                      search=tuple(grid.values()), **kw)
 
     return SimpleNamespace(__doc__=doc, Config=config, Model=model, KIND=kind,
                            DEFAULTS=defaults or {}, ALIASES={}, GRID=grid, FIT_ONCE=True)

@@ -86,8 +86,8 @@ class Model:
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
-        self.n_users, self.n_items, self.dtype = check_init(self.name, n_users, n_items, rng,
-                                                            dtype)
+        self.n_users, self.n_items, self.dtype = check_init(
+            self.name, n_users, n_items, rng, dtype, config=config, config_type=Config)
         D, std = config.factors, config.init_std
         self.params = {
             "P": (std * rng.standard_normal((n_users, D))).astype(self.dtype),  # (U, D)

@@ -175,7 +175,7 @@ class Model:
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
         n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype,
-                                                  sessions=True)
+                                                  sessions=True, config=config, config_type=Config)
         self.n_users, self.n_items = n_users, n_items
         layers = config.layers
         D = config.embedding_size(layers)

@@ -179,7 +179,7 @@ class Model:
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
         n_users, n_items, dtype = check_init(self.name, n_users, n_items, rng, dtype,
-                                             sessions=True)
+                                             sessions=True, config=config, config_type=Config)
         self.n_users, self.n_items = n_users, n_items
         D, H, V = config.dim_proj, config.hidden_units, n_items
         self._score_buffer = np.empty((0, V), dtype=dtype)  # reused (B, V) scores
