@@ -15,16 +15,20 @@ class DenseCache(NamedTuple):
     W: np.ndarray        # (I, O) weights
 
 
-def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, DenseCache]:
+def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None
+                  ) -> tuple[np.ndarray, DenseCache]:
     """Affine map y = x W + b.
 
     Args:
-        x: (B, I) inputs.  W: (I, O) weights.  b: (O,) bias.
+        x: (B, I) inputs.  W: (I, O) weights.  b: (O,) bias, or None when the caller adds
+        it later itself (fused into the kernel that reads y next; the backward is the same).
     Returns:
         y (B, O) and the cache (x, W).
     """
     y = x @ W                                                           # (B, O)
-    if y.dtype == np.result_type(y, b):
+    if b is None:
+        pass
+    elif y.dtype == np.result_type(y, b):
         y += b                  # in place: a second (B, O) array would cost a pass and pages
     else:
         y = y + b

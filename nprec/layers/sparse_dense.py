@@ -25,7 +25,7 @@ class SparseDenseCache(NamedTuple):
     n_in: int            # I, the number of columns of X (rows of W)
 
 
-def sparse_dense_forward(X: sp.csr_array | sp.csr_matrix, W: np.ndarray, b: np.ndarray
+def sparse_dense_forward(X: sp.csr_array | sp.csr_matrix, W: np.ndarray, b: np.ndarray | None
                          ) -> tuple[np.ndarray, SparseDenseCache]:
     """Affine map y = X W + b of a sparse input.
 
@@ -34,7 +34,7 @@ def sparse_dense_forward(X: sp.csr_array | sp.csr_matrix, W: np.ndarray, b: np.n
     Args:
         X: (B, I) SciPy CSR matrix (`csr_array` or `csr_matrix`), the input; its values are
            cast to W's dtype.
-        W: (I, O) weights.  b: (O,) bias.
+        W: (I, O) weights.  b: (O,) bias, or None when the caller adds it later itself.
     Returns:
         y (B, O) in W's dtype, and the cache (X's CSR arrays and I).
     Raises:
@@ -46,7 +46,8 @@ def sparse_dense_forward(X: sp.csr_array | sp.csr_matrix, W: np.ndarray, b: np.n
         raise ValueError(f"sparse_dense: X has {X.shape[1]} columns, W has {W.shape[0]} rows")
     data = np.asarray(X.data, dtype=W.dtype)                            # (nnz,)
     y = csr_matmul(X.indptr, X.indices, data, W)                        # (B, O)
-    y += b
+    if b is not None:
+        y += b
     return y, SparseDenseCache(X.indptr, X.indices, data, W.shape[0])
 
 

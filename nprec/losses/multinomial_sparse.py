@@ -12,7 +12,10 @@ Only the dense softmax needs all V columns; the click terms touch X's stored ent
 loss and the gradient are formed together, one pass per row while the row is in cache, by
 the Numba kernel `nprec.kernels.softmax_rows.softmax_counts_rows` (NARM's `softmax_ce_rows`
 is the same kernel with one target per row), and with `overwrite=True` the gradient is
-written into the logits' own buffer.
+written into the logits' own buffer. The output layer's bias can be handed over too
+(`bias=b`, the scores are then logits + b): the kernel adds it to each row while the row is
+in cache, instead of a pass over the whole matrix before; the gradient is the same for the
+bias as for the logits, so the layer's backward is unchanged.
 
 Derivation: docs/derivations/multinomial_sparse.md.
 """
@@ -34,7 +37,7 @@ class MultinomialNllSparseCache(NamedTuple):
 
 
 def multinomial_nll_sparse_forward(logits: np.ndarray, X: sp.csr_array | sp.csr_matrix, *,
-                                   overwrite: bool = False
+                                   overwrite: bool = False, bias: np.ndarray | None = None
                                    ) -> tuple[np.floating, MultinomialNllSparseCache]:
     """Multinomial negative log-likelihood of sparse counts, mean over rows.
 
@@ -43,6 +46,8 @@ def multinomial_nll_sparse_forward(logits: np.ndarray, X: sp.csr_array | sp.csr_
         X:         (B, V) SciPy CSR matrix of non-negative counts (0/1 clicks in Mult-VAE).
         overwrite: reuse the logits' buffer for the gradient (the caller's logits are then
                    destroyed); otherwise a copy is made.
+        bias:      optional (V,) output bias: the scores are logits + bias (the same numbers
+                   as adding it first, bit for bit).
     Returns:
         The loss (scalar of the logits' dtype) and the cache (the gradient for dloss = 1).
     Raises:
@@ -64,7 +69,9 @@ def multinomial_nll_sparse_forward(logits: np.ndarray, X: sp.csr_array | sp.csr_
     else:
         g = np.array(logits, order="C", dtype=np.result_type(logits.dtype, np.float32))
     # One pass per row: n_b log Z_b - Σ x s out, the buffer now holds (n_b π_b - x_b) / B.
-    row_loss = softmax_counts_rows(g, X.indptr, X.indices, x, 1.0 / B)  # (B,)
+    if bias is not None:
+        bias = np.asarray(bias, dtype=g.dtype)                          # (V,)
+    row_loss = softmax_counts_rows(g, X.indptr, X.indices, x, 1.0 / B, bias=bias)  # (B,)
     loss = row_loss.sum() / B
     return as_loss(loss, logits.dtype), MultinomialNllSparseCache(g)
 

@@ -139,12 +139,17 @@ def normalized_input(X: sp.csr_array | sp.csr_matrix, dtype: np.dtype) -> sp.csr
 
 
 def mlp_forward(x: np.ndarray | sp.csr_array, weights: list[np.ndarray],
-                biases: list[np.ndarray], last_tanh: bool) -> tuple[np.ndarray, MlpCache]:
+                biases: list[np.ndarray], last_tanh: bool, last_bias: bool = True
+                ) -> tuple[np.ndarray, MlpCache]:
     """Layers x W_0 + b_0, tanh, ..., h W_k + b_k: tanh between layers (Liang et al. 2018).
 
     x is a (B, I) array, or a sparse CSR matrix (the user batch) read by `sparse_dense`;
-    `last_tanh` also squashes the last layer's output.
+    `last_tanh` also squashes the last layer's output. With `last_bias=False` the last
+    layer's bias b_k is left for the caller to add (the likelihood kernel adds it to each
+    row in cache); the backward is the same either way.
     """
+    if not last_bias:
+        biases = [*biases[:-1], None]                                   # b_k: the caller's
     sparse = sp.issparse(x)
     first_layer = sparse_dense_forward if sparse else dense_forward
     h, first = first_layer(x, weights[0], biases[0])                    # (B, H_1)
@@ -304,9 +309,11 @@ class Model(FoldInModel):
     def forward(self, batch: DaeBatch) -> tuple[np.floating, DaeStepCache]:
         """The mean loss of a mini-batch and the cache for `backward`."""
         Xin = self._input(batch.X, batch.keep)                          # (B, V) corrupted
-        logits, c_mlp = mlp_forward(Xin, *self._layers("", self.n_layers),
-                                    last_tanh=False)                    # (B, V)
-        loss, c_nll = multinomial_nll_sparse_forward(logits, batch.X, overwrite=True)
+        layers = self._layers("", self.n_layers)
+        # The output bias is added by the likelihood's kernel, row by row (same numbers).
+        logits, c_mlp = mlp_forward(Xin, *layers, last_tanh=False, last_bias=False)  # (B, V)
+        loss, c_nll = multinomial_nll_sparse_forward(logits, batch.X, overwrite=True,
+                                                     bias=layers[1][-1])
         penalty, c_reg = self._penalty([f"W_{i}" for i in range(self.n_layers)])
         return loss + penalty, DaeStepCache(c_mlp, c_nll, c_reg)
 

@@ -151,8 +151,11 @@ class Model(multdae.Model):
         a, c_enc = mlp_forward(Xin, *self._layers("q", self.n_q), last_tanh=False)  # (B, 2L)
         mu, logvar = a[:, :L], a[:, L:]                                 # (B, L) each
         z, c_rep = reparam_forward(mu, logvar, batch.eps)               # (B, L)
-        logits, c_dec = mlp_forward(z, *self._layers("p", self.n_p), last_tanh=False)  # (B, V)
-        nll, c_nll = multinomial_nll_sparse_forward(logits, batch.X, overwrite=True)
+        decoder = self._layers("p", self.n_p)
+        # The output bias is added by the likelihood's kernel, row by row (same numbers).
+        logits, c_dec = mlp_forward(z, *decoder, last_tanh=False, last_bias=False)  # (B, V)
+        nll, c_nll = multinomial_nll_sparse_forward(logits, batch.X, overwrite=True,
+                                                    bias=decoder[1][-1])
         kl, c_kl = gaussian_kl_forward(mu, logvar)
         names = [f"W_q{i}" for i in range(self.n_q)] + [f"W_p{i}" for i in range(self.n_p)]
         penalty, c_reg = self._penalty(names)

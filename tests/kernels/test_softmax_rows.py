@@ -23,6 +23,7 @@ from nprec.kernels.softmax_rows import (
     softmax_counts_rows,
     softmax_counts_rows_ref,
 )
+from nprec.testing.strategies import seeds
 
 DTYPES = [np.float32, np.float64]
 
@@ -125,6 +126,30 @@ def test_one_target_per_row_is_softmax_ce_rows(dtype):
     counts_loss = softmax_counts_rows(counts, np.arange(7), targets, np.ones(6), 0.125)
     np.testing.assert_array_equal(ce_loss, counts_loss)
     np.testing.assert_array_equal(ce, counts)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_a_bias_given_is_added_first_to_the_bit(dtype, data):
+    """softmax_counts_rows(logits, ..., bias) is softmax_counts_rows(logits + bias, ...): the
+    same loss and gradient bit for bit (Mult-DAE and Mult-VAE rely on it to keep their
+    numbers), in the kernel and in its twin."""
+    logits, indptr, cols, counts, scale = data.draw(softmax_counts_case(dtype))
+    rng = np.random.default_rng(data.draw(seeds))
+    bias = (rng.choice([1e-3, 1.0, 30.0]) * rng.standard_normal(logits.shape[1])).astype(dtype)
+    for kernel in (softmax_counts_rows, softmax_counts_rows_ref):
+        fused, added = logits.copy(), logits + bias
+        fused_loss = kernel(fused, indptr, cols, counts, scale, bias=bias)
+        added_loss = kernel(added, indptr, cols, counts, scale)
+        np.testing.assert_array_equal(fused_loss, added_loss)
+        np.testing.assert_array_equal(fused, added)
+
+
+def test_a_bias_of_the_wrong_size_or_dtype_is_refused():
+    for bias in (np.zeros(2, np.float32), np.zeros(3, np.float64), np.zeros((1, 3), np.float32)):
+        with pytest.raises(ValueError, match="bias must be"):
+            softmax_counts_rows(np.zeros((2, 3), np.float32), np.array([0, 1, 1]),
+                                np.array([0]), np.ones(1), 1.0, bias=bias)
 
 
 def test_bad_counts_are_refused():

@@ -59,6 +59,22 @@ def test_multinomial_sparse_equals_the_dense_loss(dtype, seed, B, V, dloss):
     np.testing.assert_allclose(dlogits, dlogits_ref, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(seed=seeds, B=dims(), V=dims(1, 12))
+def test_multinomial_sparse_bias_is_added_first_to_the_bit(dtype, seed, B, V):
+    """bias=b gives the loss and gradient of logits + b, bit for bit, and leaves b alone."""
+    rng = np.random.default_rng(seed)
+    X = _counts(rng, B, V, empty_row=False)
+    logits = (3.0 * rng.standard_normal((B, V))).astype(dtype)
+    b = rng.standard_normal(V).astype(dtype)
+    b_before = b.copy()
+    loss, cache = multinomial_nll_sparse_forward(logits, X, bias=b)
+    loss_ref, cache_ref = multinomial_nll_sparse_forward(logits + b, X)
+    assert loss == loss_ref and loss.dtype == dtype
+    np.testing.assert_array_equal(cache.dlogits, cache_ref.dlogits)
+    np.testing.assert_array_equal(b, b_before)
+
+
 def test_multinomial_sparse_overwrite_reuses_the_logits_and_sums_duplicates():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((2, 5))
