@@ -83,12 +83,13 @@ class EpochBatches:
 
     A sampler draws a whole epoch of examples at once (vectorised), shuffles them, and wraps
     the arrays here; iterating yields tuples of `batch_size`-row slices (views, no copies).
-    Sized, so the progress bar knows the number of steps.
+    Sized, so the progress bar knows the number of steps. A batch_size that is not an
+    integer >= 1 (a float, bool or NaN included) is a ConfigError.
     """
 
     def __init__(self, arrays: tuple[np.ndarray, ...], batch_size: int) -> None:
         self.arrays = arrays
-        self.batch_size = int(batch_size)
+        self.batch_size = as_count(batch_size, "EpochBatches: batch_size", 1, ConfigError)
         self.n = len(arrays[0])
 
     def __len__(self) -> int:

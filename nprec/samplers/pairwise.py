@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Interactions
+from nprec.data.containers import Interactions, as_count
 from nprec.errors import ConfigError, DataError
 from nprec.kernels import sample_bpr_triples
 
@@ -29,16 +29,17 @@ def bpr_batches(data: Interactions, batch_size: int, rng: np.random.Generator,
 
     Args:
         data:       training interactions.
-        batch_size: triples per batch (the last batch may be smaller).
+        batch_size: triples per batch, an integer >= 1 (the last batch may be smaller).
         rng:        the random generator.
         n_triples:  triples per epoch; default `data.nnz`.
     Yields:
         `BprBatch` namedtuples.
+    Raises:
+        ConfigError if batch_size is not an integer >= 1 or n_triples not one >= 0.
     """
-    n = data.nnz if n_triples is None else int(n_triples)
-    if batch_size < 1 or n < 0:
-        raise ConfigError(f"bpr_batches: batch_size={batch_size} must be >= 1 and "
-                          f"n_triples={n} >= 0")
+    batch_size = as_count(batch_size, "bpr_batches: batch_size", 1, ConfigError)
+    n = data.nnz if n_triples is None else as_count(n_triples, "bpr_batches: n_triples", 0,
+                                                    ConfigError)
     if data.nnz == 0:
         raise DataError("bpr_batches: the training data has no interactions")
     try:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Interactions
+from nprec.data.containers import Interactions, as_count
 from nprec.errors import ConfigError
 from nprec.samplers.negatives import negatives_for_users
 
@@ -31,14 +31,15 @@ def pointwise_batches(data: Interactions, n_neg: int, batch_size: int,
     Args:
         data:       the training interactions (negatives avoid every item of the user's row).
         n_neg:      negatives per positive (NCF: 4); 0 gives positives only.
-        batch_size: rows per batch; the last batch may be smaller.
+        batch_size: rows per batch (an integer >= 1); the last batch may be smaller.
         rng:        the random generator (negatives and order).
     Yields:
         `PointwiseBatch` with nnz (1 + n_neg) rows in total.
+    Raises:
+        ConfigError if n_neg is not an integer >= 0 or batch_size not one >= 1.
     """
-    if n_neg < 0 or batch_size < 1:
-        raise ConfigError(f"pointwise_batches: n_neg={n_neg} must be >= 0 and "
-                          f"batch_size={batch_size} >= 1")
+    n_neg = as_count(n_neg, "pointwise_batches: n_neg", 0, ConfigError)
+    batch_size = as_count(batch_size, "pointwise_batches: batch_size", 1, ConfigError)
     width = 1 + n_neg                      # instances per entry: the entry, then negatives
     pos_users = data.entry_users()                                      # (nnz,)
     items = np.empty((data.nnz, width), dtype=np.int64)                 # (nnz, 1 + n_neg)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Sessions
+from nprec.data.containers import Sessions, as_count
 from nprec.errors import ConfigError
 
 
@@ -59,7 +59,7 @@ def prefix_batches(sessions: Sessions, batch_size: int, rng: np.random.Generator
 
     Args:
         sessions:   the sessions.
-        batch_size: samples per batch (the last may be smaller).
+        batch_size: samples per batch, an integer >= 1 (the last may be smaller).
         rng:        random generator for the order; None keeps the samples in order
                     (session by session, shortest prefix first; evaluation), and with
                     `bucket` sorts each chunk without shuffling the batches.
@@ -67,11 +67,14 @@ def prefix_batches(sessions: Sessions, batch_size: int, rng: np.random.Generator
         bucket:     number of batches per length-sorted chunk (None: no sorting).
     Yields:
         `PrefixBatch` namedtuples; T is the longest (truncated) prefix of the batch.
+    Raises:
+        ConfigError if batch_size, or max_len or bucket when given, is not an integer >= 1.
     """
-    if batch_size < 1 or (max_len is not None and max_len < 1) \
-            or (bucket is not None and bucket < 1):
-        raise ConfigError(f"prefix_batches: batch_size={batch_size}, max_len={max_len} and "
-                          f"bucket={bucket} must be >= 1")
+    batch_size = as_count(batch_size, "prefix_batches: batch_size", 1, ConfigError)
+    if max_len is not None:
+        max_len = as_count(max_len, "prefix_batches: max_len", 1, ConfigError)
+    if bucket is not None:
+        bucket = as_count(bucket, "prefix_batches: bucket", 1, ConfigError)
     start, target = prefix_samples(sessions, max_len)                   # (N,), (N,)
     N = start.size
     order = np.arange(N) if rng is None else rng.permutation(N)         # (N,)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Sessions
+from nprec.data.containers import Sessions, as_count
 from nprec.errors import ConfigError
 from nprec.kernels import session_parallel_steps
 from nprec.samplers.negatives import PopularitySampler
@@ -50,17 +50,18 @@ class SessionParallelBatches:
 
     Args:
         sessions:   the training sessions (with times, else in container order).
-        batch_size: B, the number of parallel slots (the batch shrinks at the end of the
-                    epoch as slots run out of sessions).
+        batch_size: B, the number of parallel slots, an integer >= 1 (the batch shrinks at
+                    the end of the epoch as slots run out of sessions).
     Attributes:
         n_pairs: training pairs (event, next event) per epoch.  n_steps: steps per epoch.
+    Raises:
+        ConfigError if batch_size is not an integer >= 1 (a float, bool or NaN included).
     """
 
     def __init__(self, sessions: Sessions, batch_size: int) -> None:
-        if batch_size < 1:
-            raise ConfigError(f"SessionParallelBatches: batch_size={batch_size} must be >= 1")
+        self.batch_size = as_count(batch_size, "SessionParallelBatches: batch_size", 1,
+                                   ConfigError)
         self.sessions = sessions
-        self.batch_size = int(batch_size)
         order = np.argsort(sessions.start_times(), kind="stable")       # (S,) by start time
         lengths = sessions.lengths()[order]                             # (S,)
         used = order[lengths >= 2]                                      # (S',)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from nprec.data.containers import Interactions
+from nprec.data.containers import Interactions, as_count
 from nprec.errors import ConfigError
 
 
@@ -28,15 +28,16 @@ def user_batches(data: Interactions, batch_size: int, rng: np.random.Generator |
 
     Args:
         data:       the interactions (one row per user).
-        batch_size: users per batch; the last batch may be smaller.
+        batch_size: users per batch (an integer >= 1); the last batch may be smaller.
         rng:        random generator for the order; None keeps users 0..U-1 in order
                     (evaluation).
         dtype:      dtype of the CSR values.
     Yields:
         `UserBatch` namedtuples.
+    Raises:
+        ConfigError if batch_size is not an integer >= 1 (a float, bool or NaN included).
     """
-    if batch_size < 1:
-        raise ConfigError(f"user_batches: batch_size={batch_size} must be >= 1")
+    batch_size = as_count(batch_size, "user_batches: batch_size", 1, ConfigError)
     X = data.to_csr(dtype=dtype)                                        # (U, V)
     order = (np.arange(data.n_users, dtype=np.int64) if rng is None
              else rng.permutation(data.n_users))                        # (U,)

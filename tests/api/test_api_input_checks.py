@@ -3,6 +3,8 @@ from deep inside: wrong shapes, float or negative positions, NaN options, foreig
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -51,8 +53,15 @@ from nprec.models import (
 )
 from nprec.models.baselines import EASE, SKNN, ItemKNN, Popularity
 from nprec.optim import Adam
+from nprec.samplers import (
+    SessionParallelBatches,
+    bpr_batches,
+    pointwise_batches,
+    prefix_batches,
+    user_batches,
+)
 from nprec.testing import GradientCheckError, check_directional, check_grads, numerical_grad
-from nprec.train import fit, init_rng
+from nprec.train import EpochBatches, fit, init_rng
 
 U, V = 40, 30
 DATA = synthetic_interactions(U, V, seed=1)
@@ -450,6 +459,74 @@ def test_synthetic_data_is_unchanged_for_numpy_integers():
     assert np.array_equal(a.indices, DATA.indices) and np.array_equal(a.indptr, DATA.indptr)
     b = synthetic_sessions(200, 100, n_topics=np.int64(20), seed=0)
     assert np.array_equal(b.items, SESSIONS.items)
+
+
+# -- mini-batch samplers -------------------------------------------------------------------
+
+# One epoch of each sampler with that batch size (the generators check it on the first batch).
+SAMPLERS = {
+    "user_batches": lambda b: user_batches(DATA, b, _rng()),
+    "bpr_batches": lambda b: bpr_batches(DATA, b, _rng()),
+    "pointwise_batches": lambda b: pointwise_batches(DATA, 2, b, _rng()),
+    "prefix_batches": lambda b: prefix_batches(SESSIONS, b, _rng(), bucket=2),
+    "SessionParallelBatches": lambda b: SessionParallelBatches(SESSIONS, b),
+    "EpochBatches": lambda b: EpochBatches((np.arange(50), np.arange(50) * 2.0), b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+@pytest.mark.parametrize("batch_size", [2.5, 8.0, np.float64(8), float("nan"), True, 0, -3, "8",
+                                        None],
+                         ids=["fraction", "whole-float", "numpy-float", "nan", "bool", "zero",
+                              "negative", "str", "none"])
+def test_samplers_need_a_whole_batch_size(name, batch_size):
+    message = f"^{name}: batch_size must be an integer >= 1, got {re.escape(repr(batch_size))}$"
+    with pytest.raises(ConfigError, match=message):
+        next(iter(SAMPLERS[name](batch_size)))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+@pytest.mark.parametrize("numpy_int", [np.int64, np.int32, np.uint16])
+def test_samplers_take_numpy_integer_batch_sizes(name, numpy_int):
+    plain = list(SAMPLERS[name](7))
+    other = list(SAMPLERS[name](numpy_int(7)))
+    assert len(other) == len(plain) > 1 and max(len(b[0]) for b in plain) == 7
+    for a, b in zip(plain, other, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[-1] if not sp.issparse(a[-1]) else a[-1].toarray(),
+                                      b[-1] if not sp.issparse(b[-1]) else b[-1].toarray())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bpr_batches(DATA, 8, _rng(), n_triples=2.5),
+     "bpr_batches: n_triples must be an integer >= 0, got 2.5"),
+    (lambda: bpr_batches(DATA, 8, _rng(), n_triples=-1),
+     "bpr_batches: n_triples must be an integer >= 0, got -1"),
+    (lambda: pointwise_batches(DATA, 1.5, 8, _rng()),
+     "pointwise_batches: n_neg must be an integer >= 0, got 1.5"),
+    (lambda: pointwise_batches(DATA, -1, 8, _rng()),
+     "pointwise_batches: n_neg must be an integer >= 0, got -1"),
+    (lambda: prefix_batches(SESSIONS, 8, None, max_len=2.5),
+     "prefix_batches: max_len must be an integer >= 1, got 2.5"),
+    (lambda: prefix_batches(SESSIONS, 8, None, bucket=0),
+     "prefix_batches: bucket must be an integer >= 1, got 0"),
+], ids=["fractional-triples", "negative-triples", "fractional-negatives", "negative-negatives",
+        "fractional-max-len", "zero-bucket"])
+def test_sampler_counts_must_be_whole(call, message):
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        next(iter(call()))
+
+
+def test_sampler_counts_of_numpy_integers_sample_the_same():
+    a = next(bpr_batches(DATA, 8, _rng(), n_triples=20))
+    b = next(bpr_batches(DATA, 8, _rng(), n_triples=np.int64(20)))
+    np.testing.assert_array_equal(a.neg, b.neg)
+    a = next(pointwise_batches(DATA, 3, 8, _rng()))
+    b = next(pointwise_batches(DATA, np.int64(3), 8, _rng()))
+    np.testing.assert_array_equal(a.items, b.items)
+    a = next(prefix_batches(SESSIONS, 8, None, max_len=2, bucket=3))
+    b = next(prefix_batches(SESSIONS, 8, None, max_len=np.int64(2), bucket=np.int64(3)))
+    np.testing.assert_array_equal(a.items, b.items)
 
 
 # -- the training loop ---------------------------------------------------------------------
