@@ -14,7 +14,8 @@ This package is the only place in nprec that imports Numba. `PAIRS` lists every
 - `sknn`: session-kNN next-item scores.
 - `parsing`: blocks of plain numeric fields of a data file in one pass.
 - `autoencoders`: sparse-times-dense products of the autoencoders' input layer, their
-  training input (rows normalised, dropout) in one pass, tanh's backward in place.
+  training input (rows normalised, dropout) in one pass, tanh's backward in place,
+  Mult-VAE's gradient into the encoder's output [μ | log σ²] in one pass.
 - `softmax_rows`: softmax cross-entropy and multinomial likelihood over all columns, the
   score matrix turned into its gradient in one pass per row (NARM, Mult-DAE, Mult-VAE).
 - `ncf`: NCF's output unit and log loss, logistic MF's objective, a ReLU layer's halves.
@@ -38,6 +39,8 @@ from nprec.kernels.autoencoders import (
     normalize_and_drop_ref,
     tanh_backward_inplace,
     tanh_backward_inplace_ref,
+    vae_code_backward,
+    vae_code_backward_ref,
 )
 from nprec.kernels.ncf import (
     add_bias_relu,
@@ -114,6 +117,7 @@ _EAGER_PAIRS = [
     (normalize_and_drop, normalize_and_drop_ref),
     (csr_t_matmul, csr_t_matmul_ref),
     (tanh_backward_inplace, tanh_backward_inplace_ref),
+    (vae_code_backward, vae_code_backward_ref),
     (bce_output, bce_output_ref),
     (logistic_mf, logistic_mf_ref),
     (add_bias_relu, add_bias_relu_ref),
@@ -214,4 +218,6 @@ __all__ = [
     "tanh_backward_inplace_ref",
     "topk_rows",
     "topk_rows_ref",
+    "vae_code_backward",
+    "vae_code_backward_ref",
 ]

@@ -37,9 +37,9 @@ import scipy.sparse as sp
 from nprec.checkpoint import StoredArrays
 from nprec.config import check, check_least
 from nprec.kernels import standard_normal
-from nprec.layers import dropout_mask, reparam_backward, reparam_forward
-from nprec.layers.products import concat_forward
-from nprec.losses import gaussian_kl_backward, gaussian_kl_forward, l2_penalty_backward
+from nprec.kernels.autoencoders import vae_code_backward
+from nprec.layers import dropout_mask, reparam_forward
+from nprec.losses import gaussian_kl_forward, l2_penalty_backward
 from nprec.losses.multinomial_sparse import (
     multinomial_nll_sparse_backward,
     multinomial_nll_sparse_forward,
@@ -167,12 +167,14 @@ class Model(multdae.Model):
         # Likelihood -> logits -> decoder weights, and on into the code z.
         dlogits, _ = multinomial_nll_sparse_backward(1.0, cache.nll)   # (B, V)
         dz, dWp, dbp = mlp_backward(dlogits, cache.decoder, last_tanh=False)  # (B, L)
-        # z = μ + σ ε: into μ and log σ² (ε is noise).
-        dmu, dlogvar, _ = reparam_backward(dz, cache.reparam)           # (B, L) each
-        # The KL term, weighted by β, reads μ and log σ² too: its gradients are added.
-        dmu_kl, dlogvar_kl = gaussian_kl_backward(cache.beta, cache.kl)
-        # μ and log σ² are the two halves of the encoder's output: concatenate their grads.
-        da, _ = concat_forward(dmu + dmu_kl, dlogvar + dlogvar_kl)      # (B, 2L)
+        # z = μ + σ ε: into μ and log σ² (ε is noise), reparam_backward(dz, cache.reparam).
+        # The KL term, weighted by β, reads μ and log σ² too: its gradients,
+        # gaussian_kl_backward(β, cache.kl), are added. μ and log σ² are the two halves of
+        # the encoder's output, so the two gradients are concatenated into da. One kernel
+        # does all three (its twin is these calls; the same numbers to the bit).
+        std, eps = cache.reparam
+        mu, var = cache.kl
+        da = vae_code_backward(dz, eps, std, mu, var, cache.beta)       # (B, 2L)
         _, dWq, dbq = mlp_backward(da, cache.encoder, last_tanh=False)
         grads = {}
         for i in range(self.n_q):

@@ -19,6 +19,8 @@ from nprec.kernels.autoencoders import (
     normalize_and_drop,
     normalize_and_drop_ref,
     tanh_backward_inplace,
+    vae_code_backward,
+    vae_code_backward_ref,
 )
 from nprec.layers import dropout_sparse_input, tanh_backward, tanh_forward
 from nprec.models.multdae import normalized_input
@@ -124,3 +126,26 @@ def test_tanh_backward_inplace_refuses_mismatched_arrays():
                np.zeros((3, 2), np.float32).T):
         with pytest.raises(ValueError, match="tanh_backward_inplace"):
             tanh_backward_inplace(dy, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(seed=seeds, B=st.integers(1, 30), L=st.integers(1, 40),
+       beta=st.sampled_from([0.0, 0.2, 0.0137, 1.0]))
+def test_vae_code_backward_is_the_layers_gradients_to_the_bit(dtype, seed, B, L, beta):
+    """Mult-VAE's backward swaps reparam_backward + gaussian_kl_backward + concatenation for
+    the kernel: the very same numbers, or every Mult-VAE figure would move."""
+    rng = np.random.default_rng(seed)
+    a = (2.0 * rng.standard_normal((B, 2 * L))).astype(dtype)          # (B, 2L) [μ | log σ²]
+    mu, logvar = a[:, :L], a[:, L:]
+    dz, eps = rng.standard_normal((2, B, L)).astype(dtype)
+    std, var = np.exp(0.5 * logvar), np.exp(logvar)
+    out = vae_code_backward(dz, eps, std, mu, var, beta)
+    assert out.dtype == dtype and out.shape == (B, 2 * L)
+    np.testing.assert_array_equal(out, vae_code_backward_ref(dz, eps, std, mu, var, beta))
+
+
+def test_vae_code_backward_refuses_mismatched_arrays():
+    ok = np.zeros((2, 3), np.float32)
+    for bad in (np.zeros((3, 2), np.float32), np.zeros((2, 3), np.float64), np.zeros(3)):
+        with pytest.raises(ValueError, match="vae_code_backward"):
+            vae_code_backward(ok, ok, bad, ok, ok, 0.2)

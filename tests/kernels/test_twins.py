@@ -298,6 +298,18 @@ def tanh_backward_case(draw, dtype):
 
 
 @st.composite
+def vae_code_case(draw, dtype):
+    """dz, ε, σ, μ (a view of the encoder's output, as the model passes it), σ², β."""
+    rng = np.random.default_rng(draw(seeds))
+    B, L = draw(st.integers(1, 9)), draw(st.integers(1, 8))
+    a = (2.0 * rng.standard_normal((B, 2 * L))).astype(dtype)          # (B, 2L) [μ | log σ²]
+    mu, logvar = a[:, :L], a[:, L:]
+    dz, eps = rng.standard_normal((2, B, L)).astype(dtype)
+    beta = draw(st.sampled_from([0.0, 0.2, 0.137, 1.0]))
+    return dz, eps, np.exp(0.5 * logvar), mu, np.exp(logvar), beta
+
+
+@st.composite
 def relu_bias_grad_case(draw, dtype):
     """dy and a layer output y = max(a + b, 0): zeros where the unit is off."""
     rng = np.random.default_rng(draw(seeds))
@@ -325,6 +337,7 @@ CASES = {
     "csr_t_matmul": csr_t_matmul_case,
     "normalize_and_drop": normalize_case,
     "tanh_backward_inplace": tanh_backward_case,
+    "vae_code_backward": vae_code_case,
     "sampled_loss": sampled_loss_args,
     "gru_train_forward": gru_train_forward_case,
     "gru_train_backward": gru_train_case,
