@@ -41,15 +41,14 @@ def _class_name(cls: type) -> str:
 
 
 def check_init(model: str, n_users: Any, n_items: Any, rng: Any, dtype: Any, *,
-               sessions: bool = False, config: Any = None,
-               config_type: type | None = None) -> tuple[int, int, np.dtype]:
+               config: Any, config_type: type,
+               sessions: bool = False) -> tuple[int, int, np.dtype]:
     """A model's config, sizes, generator and parameter dtype, checked.
 
     Args:
         model:    the model's name, for the messages ("mf").
         config, config_type: the config given and the model's Config class; the config
-                  must be an instance of exactly that class (`check_config`). Without
-                  `config_type` the config is not checked.
+                  must be an instance of exactly that class (`check_config`).
         n_users, n_items: integers >= 1; a session model (`sessions=True`) reads no users,
                   and takes n_users >= 0 (the driver passes 0).
         rng:      a `np.random.Generator`.
@@ -59,8 +58,7 @@ def check_init(model: str, n_users: Any, n_items: Any, rng: Any, dtype: Any, *,
     Raises:
         ConfigError naming the model, the argument and its value (the config: its class).
     """
-    if config_type is not None:
-        check_config(model, config, config_type)
+    check_config(model, config, config_type)
     n_users = as_count(n_users, f"{model}: n_users", 0 if sessions else 1, ConfigError)
     n_items = as_count(n_items, f"{model}: n_items", 1, ConfigError)
     if not isinstance(rng, np.random.Generator):

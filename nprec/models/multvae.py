@@ -107,7 +107,8 @@ class Model(multdae.Model):
     def __init__(self, config: Config, n_users: int, n_items: int, *,
                  rng: np.random.Generator, dtype: np.dtype = np.float32) -> None:
         self.config = config
-        n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype)
+        n_users, n_items, self.dtype = check_init(self.name, n_users, n_items, rng, dtype,
+                                                  config=config, config_type=Config)
         self.n_users, self.n_items = n_users, n_items
         self._train = None
         self.update_count = 0

@@ -95,14 +95,8 @@ BASELINES = {"pop": baseline_runs.pop, "itemknn": baseline_runs.itemknn,
              "vsknn": baseline_runs.vsknn}
 PREFIX = {"pop": "popularity"}
 CONFIGS = {name: module.Config for name, module in {**MODULES, **BASELINES}.items()}
-# multdae.py and multvae.py do not pass their config to check_init yet.
-NOT_CHECKED_YET = pytest.mark.xfail(strict=True, reason="Mult-DAE and Mult-VAE do not pass "
-                                    "config=config, config_type=Config to check_init yet")
-
-
 def _names():
-    return [pytest.param(name, marks=NOT_CHECKED_YET) if name in ("multdae", "multvae")
-            else name for name in sorted(CONFIGS)]
+    return sorted(CONFIGS)
 
 
 def _with_config(name: str, config):
@@ -146,7 +140,6 @@ def test_model_constructors_refuse_every_other_models_config(name):
                 _with_config(name, config_type())
 
 
-@NOT_CHECKED_YET
 @pytest.mark.parametrize("name, other", [("multdae", "multvae"), ("multvae", "multdae")])
 def test_multdae_and_multvae_take_only_their_own_config(name, other):
     # multvae.Config subclasses multdae.Config, but Mult-DAE would ignore Mult-VAE's options
