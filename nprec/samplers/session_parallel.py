@@ -95,27 +95,31 @@ class SampleCache:
     Args:
         item_counts: (V,) support of each item in the training data.
         alpha:       popularity exponent (`sample_alpha`; 0 uniform, 1 by popularity).
-        n_sample:    negatives per mini-batch (official default 2048).
+        n_sample:    negatives per mini-batch (official default 2048), an integer >= 1 (a
+                     model without extra negatives, GRU4Rec's n_sample = 0, has no cache).
         rng:         random generator, kept by the cache.
-        store_size:  ids per refill; default min(10_000_000, 1024 n_sample): the official
-                     10 million for large n_sample, and at most 1024 blocks otherwise, so
-                     small runs do not draw (and hold) millions of ids they never use. The
-                     size changes only how often the store is refilled, not the samples'
-                     distribution.
+        store_size:  ids per refill, an integer >= n_sample; default min(10_000_000,
+                     1024 n_sample): the official 10 million for large n_sample, and at
+                     most 1024 blocks otherwise, so small runs do not draw (and hold)
+                     millions of ids they never use. The size changes only how often the
+                     store is refilled, not the samples' distribution.
+    Raises:
+        ConfigError if n_sample or store_size is not an integer >= 1 (a float, bool or NaN
+        included: 2.5 is not truncated to 2), or store_size is smaller than n_sample.
     """
 
     def __init__(self, item_counts: np.ndarray, alpha: float, n_sample: int,
                  rng: np.random.Generator, store_size: int | None = None) -> None:
-        if n_sample < 1:
-            raise ConfigError(f"SampleCache: n_sample={n_sample} must be >= 1")
+        n_sample = as_count(n_sample, "SampleCache: n_sample", 1, ConfigError)
         if store_size is None:
             store_size = min(10_000_000, 1024 * n_sample)
+        store_size = as_count(store_size, "SampleCache: store_size", 1, ConfigError)
         if store_size < n_sample:
             raise ConfigError(f"SampleCache: store_size={store_size} is smaller than "
                               f"n_sample={n_sample}")
         self.sampler = PopularitySampler(item_counts, alpha)
-        self.n_sample = int(n_sample)
-        self.n_blocks = int(store_size) // self.n_sample
+        self.n_sample = n_sample
+        self.n_blocks = store_size // n_sample
         self.rng = rng
         self._refresh()
 

@@ -54,6 +54,7 @@ from nprec.models import (
 from nprec.models.baselines import EASE, SKNN, ItemKNN, Popularity
 from nprec.optim import Adam
 from nprec.samplers import (
+    SampleCache,
     SessionParallelBatches,
     bpr_batches,
     pointwise_batches,
@@ -527,6 +528,49 @@ def test_sampler_counts_of_numpy_integers_sample_the_same():
     a = next(prefix_batches(SESSIONS, 8, None, max_len=2, bucket=3))
     b = next(prefix_batches(SESSIONS, 8, None, max_len=np.int64(2), bucket=np.int64(3)))
     np.testing.assert_array_equal(a.items, b.items)
+
+
+# Counts that are not a whole number >= 1, by id (the messages show their repr).
+NOT_COUNTS = {"fraction": 2.5, "whole-float": 2.0, "numpy-float": np.float64(2),
+              "nan": float("nan"), "bool": True, "zero": 0, "negative": -1, "str": "2"}
+
+
+def _not_counts(none: bool = True):
+    """Parametrise `count` over NOT_COUNTS, and None too unless `none` is False."""
+    cases = {**NOT_COUNTS, **({"none": None} if none else {})}
+    return pytest.mark.parametrize("count", list(cases.values()), ids=list(cases))
+
+
+@_not_counts()
+def test_sample_cache_needs_a_whole_n_sample(count):
+    # n_sample = 0 (no extra negatives) is GRU4Rec's to handle: it then builds no cache.
+    with pytest.raises(ConfigError, match=f"^SampleCache: n_sample must be an integer >= 1, "
+                                          f"got {re.escape(repr(count))}$"):
+        SampleCache(np.ones(5), 1.0, count, _rng())
+
+
+@_not_counts(none=False)                 # (store_size=None: the default size)
+def test_sample_cache_needs_a_whole_store_size(count):
+    with pytest.raises(ConfigError, match=f"^SampleCache: store_size must be an integer >= 1, "
+                                          f"got {re.escape(repr(count))}$"):
+        SampleCache(np.ones(5), 1.0, 1, _rng(), store_size=count)
+
+
+def test_sample_cache_store_must_hold_one_block():
+    with pytest.raises(ConfigError, match="^SampleCache: store_size=3 is smaller than "
+                                          "n_sample=4$"):
+        SampleCache(np.ones(5), 1.0, 4, _rng(), store_size=3)
+
+
+@pytest.mark.parametrize("numpy_int", [np.int64, np.int32, np.uint16])
+def test_sample_cache_takes_numpy_integers(numpy_int):
+    counts = np.array([10, 0, 40, 5, 45])
+    plain = SampleCache(counts, 0.5, 4, _rng(), store_size=10)
+    other = SampleCache(counts, 0.5, numpy_int(4), _rng(), store_size=numpy_int(10))
+    assert type(other.n_sample) is int and (other.n_sample, other.n_blocks) == (4, 2)
+    np.testing.assert_array_equal(other.store, plain.store)
+    default = SampleCache(counts, 0.5, numpy_int(8), _rng())
+    assert default.store.shape == (1024, 8)
 
 
 # -- the training loop ---------------------------------------------------------------------
