@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from nprec.data.containers import Interactions
+from nprec.data.containers import Interactions, as_count
 from nprec.errors import ConfigError, DataError
 from nprec.kernels import sample_cdf, sample_negatives, sample_negatives_distinct
 
@@ -30,14 +30,17 @@ def negatives_for_users(data: Interactions, users: np.ndarray, n: int,
     Args:
         data:  the interactions whose items are excluded.
         users: (N,) user indices.
-        n:     negatives per user.
+        n:     negatives per user, an integer >= 1.
         rng:   the random generator.
     Returns:
         (N, n) int64 item indices.
+    Raises:
+        ConfigError if n is not an integer >= 1 (a float, bool or NaN included: 2.5 would
+        fail inside NumPy); DataError if a user is outside the data or has no unseen item
+        (with distinct, fewer than n).
     """
+    n = as_count(n, "negatives_for_users: n", 1, ConfigError)
     users = np.asarray(users, dtype=np.int64)
-    if n < 1:
-        raise ConfigError(f"negatives_for_users: n={n} must be >= 1")
     try:
         if distinct:
             return sample_negatives_distinct(data.indptr, data.indices, users, data.n_items,

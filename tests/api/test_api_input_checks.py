@@ -57,6 +57,7 @@ from nprec.samplers import (
     SampleCache,
     SessionParallelBatches,
     bpr_batches,
+    negatives_for_users,
     pointwise_batches,
     prefix_batches,
     user_batches,
@@ -571,6 +572,23 @@ def test_sample_cache_takes_numpy_integers(numpy_int):
     np.testing.assert_array_equal(other.store, plain.store)
     default = SampleCache(counts, 0.5, numpy_int(8), _rng())
     assert default.store.shape == (1024, 8)
+
+
+@_not_counts()
+@pytest.mark.parametrize("distinct", [False, True], ids=["uniform", "distinct"])
+def test_negatives_for_users_need_a_whole_number_of_negatives(count, distinct):
+    with pytest.raises(ConfigError, match=f"^negatives_for_users: n must be an integer >= 1, "
+                                          f"got {re.escape(repr(count))}$"):
+        negatives_for_users(DATA, np.array([0, 9]), count, _rng(), distinct=distinct)
+
+
+@pytest.mark.parametrize("distinct", [False, True], ids=["uniform", "distinct"])
+def test_negatives_for_users_take_a_numpy_integer_n(distinct):
+    plain = negatives_for_users(DATA, np.array([0, 9, 9]), 3, _rng(), distinct=distinct)
+    other = negatives_for_users(DATA, np.array([0, 9, 9]), np.int32(3), _rng(),
+                                distinct=distinct)
+    assert other.shape == (3, 3)
+    np.testing.assert_array_equal(other, plain)
 
 
 # -- the training loop ---------------------------------------------------------------------
