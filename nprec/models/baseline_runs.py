@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from nprec.checkpoint import StoredArrays
 from nprec.config import check, check_least, check_types
-from nprec.models._init_args import check_config
+from nprec.models._init_args import check_init
 from nprec.models.baselines import EASE, SKNN, VSKNN, ItemKNN, Popularity
 from nprec.models.baselines.sknn import SIMILARITIES
 
@@ -161,14 +161,22 @@ STATE = {
 
 
 class Fitted:
-    """A baseline behind the model contract: `fit(train)`, `params`, scoring delegated."""
+    """A baseline behind the model contract: `fit(train)`, `params`, scoring delegated.
+
+    The arguments are checked as every model's are (`check_init`): the config must be the
+    baseline's own, n_users and n_items integers >= 1 (n_users >= 0 for a baseline that
+    takes sessions, which have no users), rng a `np.random.Generator` and dtype float32 or
+    float64, although a baseline draws nothing and keeps the dtypes of its own arrays.
+    """
 
     def __init__(self, impl_class: type, config: Any, n_users: int, n_items: int, *,
-                 config_type: type, search: tuple[str, ...] = (),
-                 rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
-        self.config, self.n_users, self.n_items = config, n_users, n_items
+                 config_type: type, sessions: bool = False, search: tuple[str, ...] = (),
+                 rng: np.random.Generator, dtype: Any = np.float32) -> None:
+        self.config = config
         self.name = impl_class.__name__.lower()
-        check_config(self.name, config, config_type)
+        self.n_users, self.n_items, _ = check_init(
+            self.name, n_users, n_items, rng, dtype, config=config, config_type=config_type,
+            sessions=sessions)
         # The options searched by the driver (lists of values) are not the baseline's own.
         self.impl = impl_class(**{k: v for k, v in dataclasses.asdict(config).items()
                                   if k not in search})
@@ -209,7 +217,7 @@ def _spec(impl_class: type, config: type, kind: tuple[str, ...], doc: str,
 
     def model(cfg: Any, n_users: int, n_items: int, **kw: Any) -> Fitted:
         return Fitted(impl_class, cfg, n_users, n_items, config_type=config,
-                      search=tuple(grid.values()), **kw)
+                      sessions="sessions" in kind, search=tuple(grid.values()), **kw)
 
     return SimpleNamespace(__doc__=doc, Config=config, Model=model, KIND=kind,
                            DEFAULTS=defaults or {}, ALIASES={}, GRID=grid, FIT_ONCE=True)

@@ -35,24 +35,35 @@ MODULES = {"mf": mf, "gmf": gmf, "mlp": mlp, "neumf": neumf, "biasedmf": biased_
            "gru4rec": gru4rec, "narm": narm}
 SESSION_MODELS = ("gru4rec", "narm")
 
+# The baselines' adapters, keyed by `nprec train` name; their messages start with the name of
+# the baseline's class. Popularity and item-kNN take interactions or sessions (n_users = 0),
+# EASE interactions only, the session kNNs sessions only.
+BASELINES = {"pop": baseline_runs.pop, "itemknn": baseline_runs.itemknn,
+             "ease": baseline_runs.ease, "sknn": baseline_runs.sknn,
+             "vsknn": baseline_runs.vsknn}
+SESSION_BASELINES = ("sknn", "vsknn")
+PREFIX = {"pop": "popularity"}
+
 
 def _config(name: str):
     if name == "gru4rec":
         return gru4rec.Config(layers=[8], batch_size=8, n_sample=0)
     if name == "narm":
         return narm.Config(hidden_units=8, dim_proj=8)
-    return MODULES[name].Config()
+    return (MODULES.get(name) or BASELINES[name]).Config()
 
 
 def _build(name: str, **kwargs):
-    args = {"n_users": 0 if name in SESSION_MODELS else U, "n_items": V,
+    sessions = name in SESSION_MODELS + SESSION_BASELINES
+    args = {"n_users": 0 if sessions else U, "n_items": V,
             "rng": np.random.default_rng(0), "dtype": np.float32, **kwargs}
-    return MODULES[name].Model(_config(name), args.pop("n_users"), args.pop("n_items"), **args)
+    module = MODULES.get(name) or BASELINES[name]
+    return module.Model(_config(name), args.pop("n_users"), args.pop("n_items"), **args)
 
 
 # -- Model(config, n_users, n_items, *, rng, dtype) --------------------------------------------
 
-@pytest.mark.parametrize("name", sorted(MODULES))
+@pytest.mark.parametrize("name", sorted({**MODULES, **BASELINES}))
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_items": 0}, "n_items must be an integer >= 1, got 0"),
     ({"n_items": -3}, "n_items must be an integer >= 1, got -3"),
@@ -65,14 +76,19 @@ def _build(name: str, **kwargs):
 ], ids=["no-items", "negative-items", "float-items", "negative-users", "seed-as-rng",
         "no-rng", "int-dtype", "half-dtype"])
 def test_model_constructors_refuse_bad_arguments(name, kwargs, message):
-    with pytest.raises(ConfigError, match=f"^{name}: {message}$"):
+    with pytest.raises(ConfigError, match=f"^{PREFIX.get(name, name)}: {message}$"):
         _build(name, **kwargs)
 
 
-@pytest.mark.parametrize("name", sorted(set(MODULES) - set(SESSION_MODELS)))
+@pytest.mark.parametrize("name", sorted(set(MODULES) - set(SESSION_MODELS)) + ["ease"])
 def test_user_item_models_need_at_least_one_user(name):
     with pytest.raises(ConfigError, match=f"^{name}: n_users must be an integer >= 1, got 0$"):
         _build(name, n_users=0)
+
+
+@pytest.mark.parametrize("name", ["itemknn", "pop", "sknn", "vsknn"])
+def test_baselines_that_take_sessions_build_without_users(name):
+    assert _build(name, n_users=0).n_users == 0
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -86,15 +102,19 @@ def test_numpy_sizes_and_dtype_names_still_build_the_same_model(name):
         np.testing.assert_array_equal(other.params[key], value)
 
 
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_baselines_take_numpy_sizes_and_dtype_names(name):
+    n_users = 0 if name in SESSION_BASELINES else U
+    model = _build(name, n_users=np.int64(n_users), n_items=np.uint16(V), dtype="float64")
+    assert type(model.n_users) is int and type(model.n_items) is int
+    assert (model.n_users, model.n_items) == (n_users, V)
+
+
 # -- the config argument -----------------------------------------------------------------------
 
-# The baselines' adapters, keyed by `nprec train` name; their messages start with the name of
-# the baseline's class.
-BASELINES = {"pop": baseline_runs.pop, "itemknn": baseline_runs.itemknn,
-             "ease": baseline_runs.ease, "sknn": baseline_runs.sknn,
-             "vsknn": baseline_runs.vsknn}
-PREFIX = {"pop": "popularity"}
 CONFIGS = {name: module.Config for name, module in {**MODULES, **BASELINES}.items()}
+
+
 def _names():
     return sorted(CONFIGS)
 
