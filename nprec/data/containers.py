@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from nprec.errors import DataError, NprecError, UnknownIdError
+from nprec.errors import ConfigError, DataError, NprecError, UnknownIdError
 
 
 def _as_id_array(ids: np.ndarray | None, n: int, what: str) -> np.ndarray:
@@ -63,6 +63,20 @@ def as_count(value, what: str, least: int = 0, error: type[NprecError] = DataErr
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         raise error(f"{what} must be an integer >= {least}, got {value!r}")
     return int(value)
+
+
+def as_generator(rng, what: str, error: type[NprecError] = ConfigError) -> np.random.Generator:
+    """`rng` itself if it is a `np.random.Generator` (a seed or a legacy RandomState would
+    fail later as an AttributeError, or draw other numbers).
+
+    Raises:
+        `error` (ConfigError unless the caller says otherwise), "{what} must be a
+        np.random.Generator (np.random.default_rng(seed)), got {rng!r}".
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise error(f"{what} must be a np.random.Generator (np.random.default_rng(seed)), "
+                    f"got {rng!r}")
+    return rng
 
 
 def as_indices(values, n: int, what: str) -> np.ndarray:

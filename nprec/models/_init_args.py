@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nprec.data.containers import as_count
+from nprec.data.containers import as_count, as_generator
 from nprec.errors import ConfigError
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -61,9 +61,7 @@ def check_init(model: str, n_users: Any, n_items: Any, rng: Any, dtype: Any, *,
     check_config(model, config, config_type)
     n_users = as_count(n_users, f"{model}: n_users", 0 if sessions else 1, ConfigError)
     n_items = as_count(n_items, f"{model}: n_items", 1, ConfigError)
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"{model}: rng must be a np.random.Generator (np.random.default_rng"
-                          f"(seed)), got {rng!r}")
+    as_generator(rng, f"{model}: rng")
     try:
         dt = np.dtype(dtype)
     except TypeError:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from nprec.data.containers import Interactions, as_count
+from nprec.data.containers import Interactions, as_count, as_generator, as_indices
 from nprec.errors import ConfigError, DataError
 from nprec.kernels import sample_cdf, sample_negatives, sample_negatives_distinct
 
@@ -36,11 +36,13 @@ def negatives_for_users(data: Interactions, users: np.ndarray, n: int,
         (N, n) int64 item indices.
     Raises:
         ConfigError if n is not an integer >= 1 (a float, bool or NaN included: 2.5 would
-        fail inside NumPy); DataError if a user is outside the data or has no unseen item
-        (with distinct, fewer than n).
+        fail inside NumPy) or rng is not a Generator; DataError if users are not integers
+        (1.7 would be read as user 1) or a user has no unseen item (with distinct, fewer
+        than n); UnknownIdError if a user is outside the data.
     """
     n = as_count(n, "negatives_for_users: n", 1, ConfigError)
-    users = np.asarray(users, dtype=np.int64)
+    users = as_indices(users, data.n_users, "negatives_for_users: users")     # (N,)
+    as_generator(rng, "negatives_for_users: rng")
     try:
         if distinct:
             return sample_negatives_distinct(data.indptr, data.indices, users, data.n_items,

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Sessions, as_count
+from nprec.data.containers import Sessions, as_count, as_generator
 from nprec.errors import ConfigError
 from nprec.kernels import session_parallel_steps
 from nprec.samplers.negatives import PopularitySampler
@@ -111,6 +111,7 @@ class SampleCache:
     def __init__(self, item_counts: np.ndarray, alpha: float, n_sample: int,
                  rng: np.random.Generator, store_size: int | None = None) -> None:
         n_sample = as_count(n_sample, "SampleCache: n_sample", 1, ConfigError)
+        as_generator(rng, "SampleCache: rng")
         if store_size is None:
             store_size = min(10_000_000, 1024 * n_sample)
         store_size = as_count(store_size, "SampleCache: store_size", 1, ConfigError)

@@ -591,6 +591,26 @@ def test_negatives_for_users_take_a_numpy_integer_n(distinct):
     np.testing.assert_array_equal(other, plain)
 
 
+@pytest.mark.parametrize("users, error, message", [
+    (np.array([0.9, 9.7]), DataError, "negatives_for_users: users"),      # not read as 0, 9
+    (np.array([0, DATA.n_users]), UnknownIdError,
+     rf"negatives_for_users: users: position {DATA.n_users} is outside"),
+    (np.array([-1]), UnknownIdError, "negatives_for_users: users: position -1 is outside"),
+])
+def test_negatives_for_users_take_only_known_user_positions(users, error, message):
+    with pytest.raises(error, match=f"^{message}"):
+        negatives_for_users(DATA, users, 2, _rng())
+
+
+@pytest.mark.parametrize("rng", [0, None, np.random.RandomState(0)], ids=["seed", "none", "legacy"])
+def test_samplers_need_a_generator(rng):
+    message = r"rng must be a np.random.Generator \(np.random.default_rng\(seed\)\), got "
+    with pytest.raises(ConfigError, match="^negatives_for_users: " + message):
+        negatives_for_users(DATA, np.array([0]), 2, rng)
+    with pytest.raises(ConfigError, match="^SampleCache: " + message):
+        SampleCache(np.ones(5), 1.0, 2, rng)
+
+
 # -- the training loop ---------------------------------------------------------------------
 
 def _fit(**kwargs):
