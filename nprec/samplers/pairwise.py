@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Interactions, as_count
+from nprec.data.containers import Interactions, as_count, as_generator
 from nprec.errors import ConfigError, DataError
 from nprec.kernels import sample_bpr_triples
 
@@ -35,13 +35,21 @@ def bpr_batches(data: Interactions, batch_size: int, rng: np.random.Generator,
     Yields:
         `BprBatch` namedtuples.
     Raises:
-        ConfigError if batch_size is not an integer >= 1 or n_triples not one >= 0.
+        ConfigError if batch_size is not an integer >= 1, n_triples not one >= 0 or rng not
+        a Generator; DataError if the data has no interactions: at the call, not at the
+        first batch.
     """
     batch_size = as_count(batch_size, "bpr_batches: batch_size", 1, ConfigError)
     n = data.nnz if n_triples is None else as_count(n_triples, "bpr_batches: n_triples", 0,
                                                     ConfigError)
+    as_generator(rng, "bpr_batches: rng")
     if data.nnz == 0:
         raise DataError("bpr_batches: the training data has no interactions")
+    return _bpr_batches(data, batch_size, rng, n)
+
+
+def _bpr_batches(data: Interactions, batch_size: int, rng: np.random.Generator,
+                 n: int) -> Iterator[BprBatch]:
     try:
         users, pos, neg = sample_bpr_triples(data.indptr, data.indices, data.n_items,
                                              rng.random(n), rng.random(n))

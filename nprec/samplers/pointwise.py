@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Interactions, as_count
+from nprec.data.containers import Interactions, as_count, as_generator
 from nprec.errors import ConfigError
 from nprec.samplers.negatives import negatives_for_users
 
@@ -36,10 +36,17 @@ def pointwise_batches(data: Interactions, n_neg: int, batch_size: int,
     Yields:
         `PointwiseBatch` with nnz (1 + n_neg) rows in total.
     Raises:
-        ConfigError if n_neg is not an integer >= 0 or batch_size not one >= 1.
+        ConfigError if n_neg is not an integer >= 0, batch_size not one >= 1 or rng not a
+        Generator: at the call, not at the first batch.
     """
     n_neg = as_count(n_neg, "pointwise_batches: n_neg", 0, ConfigError)
     batch_size = as_count(batch_size, "pointwise_batches: batch_size", 1, ConfigError)
+    as_generator(rng, "pointwise_batches: rng")
+    return _pointwise_batches(data, n_neg, batch_size, rng)
+
+
+def _pointwise_batches(data: Interactions, n_neg: int, batch_size: int,
+                       rng: np.random.Generator) -> Iterator[PointwiseBatch]:
     width = 1 + n_neg                      # instances per entry: the entry, then negatives
     pos_users = data.entry_users()                                      # (nnz,)
     items = np.empty((data.nnz, width), dtype=np.int64)                 # (nnz, 1 + n_neg)

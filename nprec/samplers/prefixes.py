@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nprec.data.containers import Sessions, as_count
+from nprec.data.containers import Sessions, as_count, as_generator
 from nprec.errors import ConfigError
 
 
@@ -68,13 +68,21 @@ def prefix_batches(sessions: Sessions, batch_size: int, rng: np.random.Generator
     Yields:
         `PrefixBatch` namedtuples; T is the longest (truncated) prefix of the batch.
     Raises:
-        ConfigError if batch_size, or max_len or bucket when given, is not an integer >= 1.
+        ConfigError if batch_size, or max_len or bucket when given, is not an integer >= 1,
+        or rng neither None nor a Generator: at the call, not at the first batch.
     """
     batch_size = as_count(batch_size, "prefix_batches: batch_size", 1, ConfigError)
     if max_len is not None:
         max_len = as_count(max_len, "prefix_batches: max_len", 1, ConfigError)
     if bucket is not None:
         bucket = as_count(bucket, "prefix_batches: bucket", 1, ConfigError)
+    if rng is not None:
+        as_generator(rng, "prefix_batches: rng")
+    return _prefix_batches(sessions, batch_size, rng, max_len, bucket)
+
+
+def _prefix_batches(sessions: Sessions, batch_size: int, rng: np.random.Generator | None,
+                    max_len: int | None, bucket: int | None) -> Iterator[PrefixBatch]:
     start, target = prefix_samples(sessions, max_len)                   # (N,), (N,)
     N = start.size
     order = np.arange(N) if rng is None else rng.permutation(N)         # (N,)

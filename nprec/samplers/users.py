@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from nprec.data.containers import Interactions, as_count
+from nprec.data.containers import Interactions, as_count, as_generator
 from nprec.errors import ConfigError
 
 
@@ -35,9 +35,17 @@ def user_batches(data: Interactions, batch_size: int, rng: np.random.Generator |
     Yields:
         `UserBatch` namedtuples.
     Raises:
-        ConfigError if batch_size is not an integer >= 1 (a float, bool or NaN included).
+        ConfigError if batch_size is not an integer >= 1 (a float, bool or NaN included) or
+        rng neither None nor a Generator: at the call, not at the first batch.
     """
     batch_size = as_count(batch_size, "user_batches: batch_size", 1, ConfigError)
+    if rng is not None:
+        as_generator(rng, "user_batches: rng")
+    return _user_batches(data, batch_size, rng, dtype)
+
+
+def _user_batches(data: Interactions, batch_size: int, rng: np.random.Generator | None,
+                  dtype: np.dtype) -> Iterator[UserBatch]:
     X = data.to_csr(dtype=dtype)                                        # (U, V)
     order = (np.arange(data.n_users, dtype=np.int64) if rng is None
              else rng.permutation(data.n_users))                        # (U,)

@@ -465,7 +465,7 @@ def test_synthetic_data_is_unchanged_for_numpy_integers():
 
 # -- mini-batch samplers -------------------------------------------------------------------
 
-# One epoch of each sampler with that batch size (the generators check it on the first batch).
+# One epoch of each sampler with that batch size (each checks it when called, before a batch).
 SAMPLERS = {
     "user_batches": lambda b: user_batches(DATA, b, _rng()),
     "bpr_batches": lambda b: bpr_batches(DATA, b, _rng()),
@@ -484,7 +484,7 @@ SAMPLERS = {
 def test_samplers_need_a_whole_batch_size(name, batch_size):
     message = f"^{name}: batch_size must be an integer >= 1, got {re.escape(repr(batch_size))}$"
     with pytest.raises(ConfigError, match=message):
-        next(iter(SAMPLERS[name](batch_size)))
+        SAMPLERS[name](batch_size)                      # at the call, not the first batch
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
@@ -516,7 +516,7 @@ def test_samplers_take_numpy_integer_batch_sizes(name, numpy_int):
         "fractional-max-len", "zero-bucket"])
 def test_sampler_counts_must_be_whole(call, message):
     with pytest.raises(ConfigError, match=f"^{message}$"):
-        next(iter(call()))
+        call()
 
 
 def test_sampler_counts_of_numpy_integers_sample_the_same():
@@ -609,6 +609,22 @@ def test_samplers_need_a_generator(rng):
         negatives_for_users(DATA, np.array([0]), 2, rng)
     with pytest.raises(ConfigError, match="^SampleCache: " + message):
         SampleCache(np.ones(5), 1.0, 2, rng)
+    with pytest.raises(ConfigError, match="^bpr_batches: " + message):
+        bpr_batches(DATA, 8, rng)
+    with pytest.raises(ConfigError, match="^pointwise_batches: " + message):
+        pointwise_batches(DATA, 2, 8, rng)
+
+
+@pytest.mark.parametrize("rng", [0, np.random.RandomState(0)], ids=["seed", "legacy"])
+def test_order_samplers_take_a_generator_or_none(rng):
+    # None is their evaluation order (users, prefixes in index order), not a mistake.
+    message = r"rng must be a np.random.Generator \(np.random.default_rng\(seed\)\), got "
+    with pytest.raises(ConfigError, match="^user_batches: " + message):
+        user_batches(DATA, 8, rng)
+    with pytest.raises(ConfigError, match="^prefix_batches: " + message):
+        prefix_batches(SESSIONS, 8, rng)
+    assert len(list(user_batches(DATA, 8, None))) == -(-DATA.n_users // 8)
+    assert next(prefix_batches(SESSIONS, 8, None)) is not None
 
 
 # -- the training loop ---------------------------------------------------------------------
