@@ -342,11 +342,12 @@ def standard_normal_ref(rng: np.random.Generator, shape: tuple[int, ...],
 def standard_normal(rng: np.random.Generator, shape: tuple[int, ...],
                     dtype: np.dtype) -> np.ndarray:
     """N(0, 1) draws of `shape` from `rng`: the numbers and the generator's next state of
-    `standard_normal_ref`, about three times faster.
+    `standard_normal_ref`, two to three times faster.
 
     NumPy's `Generator.standard_normal` took 14 ns a draw on the development machine (a
-    Mult-VAE batch's 500 x 200 noise: 1.4 ms), Numba's port of the same ziggurat 4 ns
-    (0.41 ms): the draws are the same to the bit (`tests/kernels/test_sampling_kernels.py`).
+    Mult-VAE batch's 500 x 200 noise: 1.4-1.6 ms), Numba's port of the same ziggurat 4-8 ns
+    (0.4-0.8 ms, float64 or float32 out): the draws are the same to the bit
+    (`tests/kernels/test_sampling_kernels.py`).
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"standard_normal: rng must be a np.random.Generator, got "
