@@ -60,6 +60,7 @@ from nprec.samplers import (
     negatives_for_users,
     pointwise_batches,
     prefix_batches,
+    prefix_samples,
     user_batches,
 )
 from nprec.testing import GradientCheckError, check_directional, check_grads, numerical_grad
@@ -623,8 +624,11 @@ def test_order_samplers_take_a_generator_or_none(rng):
         user_batches(DATA, 8, rng)
     with pytest.raises(ConfigError, match="^prefix_batches: " + message):
         prefix_batches(SESSIONS, 8, rng)
-    assert len(list(user_batches(DATA, 8, None))) == -(-DATA.n_users // 8)
-    assert next(prefix_batches(SESSIONS, 8, None)) is not None
+    users = np.concatenate([b.users for b in user_batches(DATA, 8, None)])
+    np.testing.assert_array_equal(users, np.arange(DATA.n_users))
+    _, target = prefix_samples(SESSIONS)
+    np.testing.assert_array_equal(next(prefix_batches(SESSIONS, 8, None)).targets,
+                                  SESSIONS.items[target[:8]])
 
 
 # -- the training loop ---------------------------------------------------------------------
