@@ -99,6 +99,23 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def blas_environment() -> str:
+    """The environment variables that choose OpenBLAS's kernels and blocking, as set."""
+    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE")
+    shown = [f"{name}={os.environ[name]}" for name in names if name in os.environ]
+    return ", ".join(shown) if shown else "none set (OpenBLAS chooses its kernels for the CPU)"
+
+
+def blas_kernels(env: dict[str, str]) -> str:
+    """The kernels NumPy's BLAS runs with in `env` (threadpoolctl's 'architecture')."""
+    code = ("import numpy, threadpoolctl\n"
+            "print(', '.join(f\"{i['internal_api']} {i['version']} {i.get('architecture')}\" "
+            "for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown (needs threadpoolctl)"
+
+
 def load() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -191,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- libraries: {versions()}",
         f"- threads: {args.threads} for BLAS, Numba and PyTorch (environment variables set "
         "for every run)",
+        f"- NumPy's BLAS: {blas_kernels(env)}; environment: {blas_environment()}",
         "- the machine is shared: absolute seconds vary with its load; the ratios are "
         "measured side by side inside one run and are what the docs quote",
         "",
@@ -234,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         if proc.returncode != 0:
             output += f"\n[exit status {proc.returncode}]\n" + proc.stderr.rstrip()[-3000:]
         when = datetime.datetime.now(datetime.timezone.utc)
-        lines += [f"run {when:%Y-%m-%d %H:%M} UTC; load average before: {before}; "
-                  f"took {seconds:.0f} s", "", "```", output, "```", ""]
+        lines += [f"run {when:%Y-%m-%d %H:%M} UTC on {cpu_model()}; load average before: "
+                  f"{before}; took {seconds:.0f} s", "", "```", output, "```", ""]
         print(f"{name}: done in {seconds:.0f} s (exit {proc.returncode})", flush=True)
         write()                                             # partial results survive a crash
     write()
