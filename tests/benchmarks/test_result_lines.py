@@ -53,3 +53,15 @@ def test_run_all_table_shows_the_paired_ratio_and_its_rounds(result, monkeypatch
     assert rows[0][column] == "0.625 (2)"                            # median of 0.5 and 0.75
     assert rows[1][column] == "-"
     assert rows[0][header.index("ratio")] == "0.8"
+
+
+def test_run_all_records_the_openblas_environment(result, monkeypatch):
+    # The kernels OpenBLAS runs change the products' speed twofold on some CPUs: RESULTS.md
+    # must say which environment chose them, and that none did when none is set.
+    import run_all
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_all.blas_environment().startswith("none set")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
+    assert run_all.blas_environment() == "OPENBLAS_CORETYPE=Haswell, OPENBLAS_L2_SIZE=512"
