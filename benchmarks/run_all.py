@@ -31,6 +31,8 @@ from pathlib import Path
 
 from _result import parse_results
 
+from nprec.runs import cpu_model
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -87,16 +89,6 @@ def versions() -> str:
         except metadata.PackageNotFoundError:
             found.append(f"{name} (absent)")
     return ", ".join(found)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def blas_environment() -> str:

@@ -107,8 +107,27 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), or what `platform` knows of it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def versions() -> dict[str, Any]:
-    """Versions and machine facts that a result depends on."""
+    """Versions and machine facts that a result depends on.
+
+    The CPU is among them: Numba compiles the kernels for the CPU it runs on (`numba_cpu`),
+    and sums it may reorder are vectorised to that CPU's width, and OpenBLAS picks its
+    kernels by the CPU unless OPENBLAS_CORETYPE says otherwise; so a trained figure can
+    differ in its last digits from one CPU to another (the same CPU gives the same figure).
+    """
+    import llvmlite.binding
     import numba
     import numpy
     import scipy
@@ -118,8 +137,12 @@ def versions() -> dict[str, Any]:
         "numba": numba.__version__, "scipy": scipy.__version__,
         "platform": platform.platform(), "machine": platform.machine(),
         "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+        "cpu": cpu_model(),
+        "numba_cpu": numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name(),
         "blas_threads_env": {k: os.environ[k] for k in
                              ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
                              if k in os.environ},
+        "blas_kernel_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                            if k in os.environ},
         "argv": sys.argv,
     }

@@ -35,6 +35,13 @@ def test_train_writes_a_complete_run_directory(tmp_path, capsys):
     assert res["best"]["epoch"] in (1, 2, 3) and res["status"] == "completed"
     for key in ("data", "protocol", "seconds", "peak_memory_mb", "versions", "seed"):
         assert key in res
+    # What a trained figure's last digits depend on: the CPU and the kernels chosen for it.
+    machine = res["versions"]
+    assert isinstance(machine["cpu"], str) and machine["cpu"]
+    assert isinstance(machine["numba_cpu"], str) and machine["numba_cpu"]
+    assert machine["blas_kernel_env"] == {k: os.environ[k] for k in
+                                          ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                                          if k in os.environ}
     best = load_checkpoint(out / "best.npz", "mf")
     assert best.meta["fit_state"]["epoch"] == res["best"]["epoch"]
     assert "test loo-full hit@10" in capsys.readouterr().out
