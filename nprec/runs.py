@@ -123,9 +123,10 @@ def versions() -> dict[str, Any]:
     """Versions and machine facts that a result depends on.
 
     The CPU is among them: Numba compiles the kernels for the CPU it runs on (`numba_cpu`),
-    and sums it may reorder are vectorised to that CPU's width, and OpenBLAS picks its
-    kernels by the CPU unless OPENBLAS_CORETYPE says otherwise; so a trained figure can
-    differ in its last digits from one CPU to another (the same CPU gives the same figure).
+    and OpenBLAS picks its kernels by the CPU unless OPENBLAS_CORETYPE says otherwise. Some
+    trained figures differ in their last digits from one CPU to another (GRU4Rec's and
+    NeuMF's did between an Intel and an AMD machine; the README's results say which); the
+    same CPU gives the same figures run after run.
     """
     import llvmlite.binding
     import numba
