@@ -71,6 +71,7 @@ NOT_RUN = {
     "bench_eval.py": "evaluation timings, not a model benchmark",
     "bench_io.py": "reader timings, not a model benchmark",
     "run_all.py": "the driver (its table: test_result_lines.py)",
+    "profile_step.py": "run by test_profile_step.py",
     "_result.py": "a helper (test_result_lines.py)",
     "_settle.py": "a helper",
 }
