@@ -259,7 +259,7 @@ SUM_LANES = 16
 
 @jit()
 def _lane_sum(E, i, acc):
-    """Σ_k E[i, k] in an order fixed by the code, not by the CPU (`lane_sum_ref` is its twin).
+    """Σ_k E[i, k] in an order fixed by the code, not by the CPU (`_lane_sum_ref` is its twin).
 
     Element k goes to partial sum k mod SUM_LANES (the row's tail, past the last full block of
     SUM_LANES, to the first lanes), the lanes are then added as a tree (lane j + lane j + w,
@@ -286,7 +286,7 @@ def _lane_sum(E, i, acc):
     return acc[0]
 
 
-def lane_sum_ref(E: np.ndarray) -> np.ndarray:
+def _lane_sum_ref(E: np.ndarray) -> np.ndarray:
     """Row sums of E (B, n) in `_lane_sum`'s order, in NumPy (its twin): the same bits."""
     B, n = E.shape
     full = n - n % SUM_LANES
