@@ -232,7 +232,8 @@ def _xe_fused(R, t, log_c, target_q, scale, per_row):
     p = R[np.arange(B), t] - target_q - m                               # (B,) log-numerators
     np.exp(p, out=p)
     rows = _xe_parallel if _rows_in_parallel(O) else _xe_serial
-    rows(O, t, p, R.dtype.type(scale), R.dtype.type(1.0), per_row)
+    acc = np.empty((B, SUM_LANES), dtype=O.dtype)                       # the row sums' lanes
+    rows(O, t, p, R.dtype.type(scale), acc, per_row)
     return O
 
 
@@ -302,9 +303,9 @@ def _lane_sum_ref(E: np.ndarray) -> np.ndarray:
 
 
 @jit()
-def _xe_row(E, t, p, scale, one, per_row, i):
-    # E = exp(o - max) in, (p_i / (p_i + ε)) (P - e_t) · scale out.
-    Z = _lane_sum(E, i, np.empty(SUM_LANES, dtype=E.dtype))
+def _xe_row(E, t, p, scale, acc, per_row, i):
+    # E = exp(o - max) in, (p_i / (p_i + ε)) (P - e_t) · scale out; acc[i]: Z's lanes.
+    Z = _lane_sum(E, i, acc[i])
     pi = p[i] / Z
     per_row[i] = -math.log(pi + XE_EPS)
     w = pi / (pi + XE_EPS)
@@ -315,15 +316,15 @@ def _xe_row(E, t, p, scale, one, per_row, i):
 
 
 @jit()
-def _xe_serial(E, t, p, scale, one, per_row):
+def _xe_serial(E, t, p, scale, acc, per_row):
     for i in range(E.shape[0]):
-        _xe_row(E, t, p, scale, one, per_row, i)
+        _xe_row(E, t, p, scale, acc, per_row, i)
 
 
 @jit(parallel=True)
-def _xe_parallel(E, t, p, scale, one, per_row):
+def _xe_parallel(E, t, p, scale, acc, per_row):
     for i in prange(E.shape[0]):
-        _xe_row(E, t, p, scale, one, per_row, i)
+        _xe_row(E, t, p, scale, acc, per_row, i)
 
 
 # Every float32 operand of the exp below must be float32: the rounding trick
