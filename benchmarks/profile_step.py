@@ -83,18 +83,18 @@ class PartTimer:
         self.seconds.clear()
 
 
-def gru4rec_steps(data: str, timer: PartTimer) -> tuple[object, Iterator, Callable]:
+def gru4rec_steps(data: str) -> tuple[object, Iterator, Callable]:
     import bench_gru4rec
-    cfg = bench_gru4rec.parse_params(DIGINETICA)
-    if data == "synthetic":       # the official settings, at a size the synthetic data fills
-        cfg = bench_gru4rec.parse_params(DIGINETICA.replace("batch_size=128", "batch_size=32"))
+    # The official settings; on the synthetic data, at a batch size its sessions fill.
+    cfg = bench_gru4rec.parse_params(DIGINETICA if data != "synthetic" else
+                                     DIGINETICA.replace("batch_size=128", "batch_size=32"))
     train = bench_gru4rec.load_sessions(data)
     model = gru4rec.Model(cfg, 0, train.n_items, rng=init_rng(0))
     return model, iter(model.batches(train, epoch_rng(0, 1))), \
         Adagrad(cfg.learning_rate, cfg.momentum, eps=1e-6)
 
 
-def narm_steps(data: str, timer: PartTimer) -> tuple[object, Iterator, Callable]:
+def narm_steps(data: str) -> tuple[object, Iterator, Callable]:
     import bench_narm
     train = bench_narm.load_sessions(data)
     cfg = narm.Config()
@@ -103,20 +103,19 @@ def narm_steps(data: str, timer: PartTimer) -> tuple[object, Iterator, Callable]
 
 
 def autoencoder_steps(name: str) -> Callable:
-    def make(data: str, timer: PartTimer) -> tuple[object, Iterator, Callable]:
+    def make(data: str) -> tuple[object, Iterator, Callable]:
         import bench_autoencoders
         train = bench_autoencoders.load_train(Path(data) if data else ML1M)
         module = multvae if name == "multvae" else multdae
         model = module.Model(module.Config(), train.n_users, train.n_items,
                              rng=np.random.default_rng(0))
-        cfg = model.config
 
         def endless() -> Iterator:          # epoch after epoch: ML-1M has 10 batches an epoch
             epoch = 0
             while True:
                 epoch += 1
                 yield from model.batches(train, epoch_rng(0, epoch))
-        return model, endless(), Adam(cfg.learning_rate)
+        return model, endless(), Adam(model.config.learning_rate)
     return make
 
 
@@ -133,7 +132,7 @@ def profile(model_name: str, data: str, steps: int, warmup: int) -> tuple[dict, 
     modules, make, default_data = MODELS[model_name]
     timer = PartTimer()
     wrapped = [name for module in modules for name in timer.wrap_imports(module)]
-    model, batches, opt = make(data or default_data, timer)
+    model, batches, opt = make(data or default_data)
     start = 0.0
     for i in range(warmup + steps):
         if i == warmup:

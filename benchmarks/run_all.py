@@ -31,7 +31,7 @@ from pathlib import Path
 
 from _result import parse_results
 
-from nprec.runs import cpu_model
+from nprec.runs import BLAS_KERNEL_VARIABLES, cpu_model
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -93,8 +93,8 @@ def versions() -> str:
 
 def blas_environment() -> str:
     """The environment variables that choose OpenBLAS's kernels and blocking, as set."""
-    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE")
-    shown = [f"{name}={os.environ[name]}" for name in names if name in os.environ]
+    shown = [f"{name}={os.environ[name]}" for name in BLAS_KERNEL_VARIABLES
+             if name in os.environ]
     return ", ".join(shown) if shown else "none set (OpenBLAS chooses its kernels for the CPU)"
 
 

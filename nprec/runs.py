@@ -107,6 +107,11 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+BLAS_KERNEL_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+"""Environment variables that choose OpenBLAS's kernels and their blocking (and so the bits of
+a product), recorded with a run."""
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), or what `platform` knows of it."""
     try:
@@ -143,7 +148,6 @@ def versions() -> dict[str, Any]:
         "blas_threads_env": {k: os.environ[k] for k in
                              ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
                              if k in os.environ},
-        "blas_kernel_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-                            if k in os.environ},
+        "blas_kernel_env": {k: os.environ[k] for k in BLAS_KERNEL_VARIABLES if k in os.environ},
         "argv": sys.argv,
     }

@@ -59,7 +59,7 @@ def test_run_all_records_the_openblas_environment(result, monkeypatch):
     # The kernels OpenBLAS runs change the products' speed twofold on some CPUs: RESULTS.md
     # must say which environment chose them, and that none did when none is set.
     import run_all
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE"):
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         monkeypatch.delenv(name, raising=False)
     assert run_all.blas_environment().startswith("none set")
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
