@@ -239,11 +239,11 @@ def _xe_fused(R, t, log_c, target_q, scale, per_row):
 
 # Row kernels: `_<name>_row` handles row i; `_<name>_serial` and `_<name>_parallel` loop over
 # the rows, the latter on Numba's threads (each row writes only its own outputs, so rows run
-# in parallel safely) from PARALLEL_MIN_SIZE elements. The ranking losses' row sums use
-# fastmath "reassoc": it lets a sum run in SIMD lanes (a different summation order: rounding
-# differs, nothing else; no assumption about NaN or inf is made), in an order LLVM picks for
-# the CPU; cross-entropy's sum has a fixed order (`_lane_sum`). Arithmetic stays in the
-# arrays' dtype (`one` carries it): float64 constants would promote every float32 element.
+# in parallel safely) from PARALLEL_MIN_SIZE elements. Every sum over a row's columns has
+# an order fixed by the code (`_lane_sum`), not one LLVM picks for the CPU it compiles for,
+# so a trained model's figures are the same on every CPU; no kernel here uses fastmath.
+# Arithmetic stays in the arrays' dtype (`one` carries it): float64 constants would promote
+# every float32 element.
 
 PARALLEL_MIN_SIZE = 1 << 16
 """Elements (rows x columns) from which the row kernels run on Numba's threads: below it,
@@ -259,26 +259,32 @@ SUM_LANES = 16
 
 
 @jit()
-def _lane_sum(E, i, acc):
-    """Σ_k E[i, k] in an order fixed by the code, not by the CPU (`_lane_sum_ref` is its twin).
+def _lane_sum(x, acc):
+    """Σ_k x[k] in an order fixed by the code, not by the CPU (`_lane_sum_ref` is its twin).
 
-    Element k goes to partial sum k mod SUM_LANES (the row's tail, past the last full block of
+    Element k goes to partial sum k mod SUM_LANES (the tail, past the last full block of
     SUM_LANES, to the first lanes), the lanes are then added as a tree (lane j + lane j + w,
     w = 8, 4, 2, 1). The loop over the lanes of a block vectorises without reordering any
     sum. A reassociated sum (fastmath "reassoc") was faster but let LLVM pick the order from
     the CPU it compiles for: GRU4Rec's cross-entropy rows gave 0.6813 / 0.3605 compiled for
     AMD's Zen 5 or for Haswell and 0.6820 / 0.3608 for Skylake-X or Emerald Rapids.
-    acc: (SUM_LANES,) scratch.
+    x: (n,) a row.  acc: (SUM_LANES,) scratch.
     """
-    n = E.shape[1]
+    n = x.shape[0]
     full = n - n % SUM_LANES
     for j in range(SUM_LANES):
         acc[j] = 0
     for k0 in range(0, full, SUM_LANES):
         for j in range(SUM_LANES):
-            acc[j] += E[i, k0 + j]
+            acc[j] += x[k0 + j]
     for k in range(full, n):
-        acc[k - full] += E[i, k]
+        acc[k - full] += x[k]
+    return _lane_tree(acc)
+
+
+@jit()
+def _lane_tree(acc):
+    """acc[0] + ... + acc[SUM_LANES - 1] as a tree: lane j += lane j + w, w = 8, 4, 2, 1."""
     w = SUM_LANES
     while w > 1:
         w //= 2
@@ -305,7 +311,7 @@ def _lane_sum_ref(E: np.ndarray) -> np.ndarray:
 @jit()
 def _xe_row(E, t, p, scale, acc, per_row, i):
     # E = exp(o - max) in, (p_i / (p_i + ε)) (P - e_t) · scale out; acc[i]: Z's lanes.
-    Z = _lane_sum(E, i, acc[i])
+    Z = _lane_sum(E[i], acc[i])
     pi = p[i] / Z
     per_row[i] = -math.log(pi + XE_EPS)
     w = pi / (pi + XE_EPS)
@@ -370,7 +376,7 @@ def _exp_into(x, shift, out, p2, poly):
 
 
 @jit()
-def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2):
+def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, acc):
     """What BPR-max and TOP1-max share for row i, each a pass over the row (in cache):
 
         r_k = ELU_alpha(S_ik + by_k)    (alpha = 0: no ELU; de = dELU/dx otherwise)
@@ -378,7 +384,7 @@ def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2):
                                         is no negative (m_k = n_k - [k = t] = 0)
         d_k = exp(r_k - r_t)            for σ(r_t - r_k) = 1 / (1 + d_k)
 
-    Returns 1 / Z, Z = Σ_k m_k e_k.
+    Returns 1 / Z, Z = Σ_k m_k e_k (acc: (SUM_LANES,) scratch).
     """
     K = S.shape[1]
     zero = one - one
@@ -411,19 +417,18 @@ def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2):
             e[k] = zero
     if n[ti] == 1:
         e[ti] = zero
-    return one / _weighted_sum(e, n, ti, zero)
+    # Z in `_lane_sum`'s order: term k into lane k mod SUM_LANES (the tail to the first).
+    full = K - K % SUM_LANES
+    acc[:] = zero
+    for k0 in range(0, full, SUM_LANES):
+        for j in range(SUM_LANES):
+            acc[j] += n[k0 + j] * e[k0 + j]
+    for k in range(full, K):
+        acc[k - full] += n[k] * e[k]
+    return one / (_lane_tree(acc) - e[ti])
 
 
-@jit(fastmath={"reassoc"})
-def _weighted_sum(e, n, ti, zero):
-    """Σ_k n_k e_k - e_t (reordered freely: fastmath "reassoc" on this sum alone)."""
-    Z = zero
-    for k in range(e.shape[0]):
-        Z += n[k] * e[k]
-    return Z - e[ti]
-
-
-@jit(fastmath={"reassoc"})
+@jit()
 def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i):
     """BPR-max (after ELU_alpha when alpha > 0) of row i, from its unique-item scores S[i]:
     the row's loss into per_row[i], its gradient into G[i] (`_max_loss_row_prefix` first):
@@ -435,24 +440,25 @@ def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i
     with the target's own column (σ(0) = 1/2) taken out of the sums over columns.
     """
     K = S.shape[1]
-    zero = one - one
     half = one / (one + one)
     r = np.empty(K, dtype=S.dtype)                                      # scores, ELU'd
     e = np.empty(K, dtype=S.dtype)                                      # numerators
     d = np.empty(K, dtype=S.dtype)                                      # exp(r - r_t)
     de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
     p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
-    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2)
+    lanes = np.zeros((3, SUM_LANES), dtype=S.dtype)                     # the sums' lanes
+    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, lanes[0])
     ti = t[i]
-    A = zero
-    Q = zero
-    T = zero
-    for k in range(K):
-        sk = n[k] * e[k] * inv_Z
-        sig = one / (one + d[k])                                        # σ(r_t - r_k)
-        A += sk * sig
-        Q += sk * r[k] * r[k]
-        T += sk * sig * (one - sig)
+    # A, Q and T in `_lane_sum`'s order: term k into lane k mod SUM_LANES of each.
+    A, Q, T = lanes[0], lanes[1], lanes[2]
+    A[:] = 0                                                            # it held Z's lanes
+    full = K - K % SUM_LANES
+    for k0 in range(0, full, SUM_LANES):
+        for j in range(SUM_LANES):
+            _bpr_max_terms(n, e, d, r, inv_Z, one, A, Q, T, k0 + j, j)
+    for k in range(full, K):
+        _bpr_max_terms(n, e, d, r, inv_Z, one, A, Q, T, k, k - full)
+    A, Q, T = _lane_tree(A), _lane_tree(Q), _lane_tree(T)
     # The target's own column is no negative: take its terms out again (σ(0) = 1/2).
     s_t = e[ti] * inv_Z
     A -= s_t * half
@@ -475,6 +481,16 @@ def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i
 
 
 @jit()
+def _bpr_max_terms(n, e, d, r, inv_Z, one, A, Q, T, k, j):
+    # Item k's terms of A, Q and T (`_bpr_max_row`) added into lane j.
+    sk = n[k] * e[k] * inv_Z
+    sig = one / (one + d[k])                                            # σ(r_t - r_k)
+    A[j] += sk * sig
+    Q[j] += sk * r[k] * r[k]
+    T[j] += sk * sig * (one - sig)
+
+
+@jit()
 def _bpr_max_serial(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row):
     for i in range(S.shape[0]):
         _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i)
@@ -486,7 +502,7 @@ def _bpr_max_parallel(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_r
         _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i)
 
 
-@jit(fastmath={"reassoc"})
+@jit()
 def _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i):
     """TOP1-max (after ELU_alpha when alpha > 0) of row i (`_max_loss_row_prefix` first):
 
@@ -506,19 +522,22 @@ def _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i):
     q = np.empty(K, dtype=S.dtype)                                      # exp(-r²)
     de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
     p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
-    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2)
+    lanes = np.zeros((2, SUM_LANES), dtype=S.dtype)                     # the sums' lanes
+    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, lanes[0])
     ti = t[i]
     for k in range(K):
         G[i, k] = -(r[k] * r[k])                                        # scratch: -r²
     _exp_into(G[i], zero, q, p2, poly)                                  # exp(-r²)
-    F = zero
-    T = zero
-    for k in range(K):
-        sk = n[k] * e[k] * inv_Z
-        sd = one - one / (one + d[k])                                   # σ(r_k - r_t)
-        sq = one / (one + q[k])                                         # σ(r_k²)
-        F += sk * (sd + sq)
-        T += sk * sd * (one - sd)
+    # F and T in `_lane_sum`'s order: term k into lane k mod SUM_LANES of each.
+    F, T = lanes[0], lanes[1]
+    F[:] = 0                                                            # it held Z's lanes
+    full = K - K % SUM_LANES
+    for k0 in range(0, full, SUM_LANES):
+        for j in range(SUM_LANES):
+            _top1_max_terms(n, e, d, q, inv_Z, one, F, T, k0 + j, j)
+    for k in range(full, K):
+        _top1_max_terms(n, e, d, q, inv_Z, one, F, T, k, k - full)
+    F, T = _lane_tree(F), _lane_tree(T)
     s_t = e[ti] * inv_Z                                                 # the target out
     sq_t = one / (one + q[ti])
     F -= s_t * (half + sq_t)
@@ -536,6 +555,16 @@ def _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i):
     if alpha > 0:
         for k in range(K):
             G[i, k] *= de[k]
+
+
+@jit()
+def _top1_max_terms(n, e, d, q, inv_Z, one, F, T, k, j):
+    # Item k's terms of F and T (`_top1_max_row`) added into lane j.
+    sk = n[k] * e[k] * inv_Z
+    sd = one - one / (one + d[k])                                       # σ(r_k - r_t)
+    sq = one / (one + q[k])                                             # σ(r_k²)
+    F[j] += sk * (sd + sq)
+    T[j] += sk * sd * (one - sd)
 
 
 @jit()
