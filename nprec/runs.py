@@ -15,6 +15,7 @@ is refused, and every file is written to a temporary name first and renamed into
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import platform
@@ -112,6 +113,46 @@ BLAS_KERNEL_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 a product), recorded with a run."""
 
 
+def blas_runtime() -> dict[str, Any]:
+    """NumPy's OpenBLAS as it runs in this process: its kernels, threads and build.
+
+    The bits of a product depend on OpenBLAS's kernels (chosen for the CPU, or by
+    OPENBLAS_CORETYPE) and, for some shapes, on one thread against several: NeuMF's tower
+    products (256 x 64 x 32) rounded differently with one thread than with two under the
+    Haswell kernels. Read from the OpenBLAS library NumPy loaded, found in the process's
+    memory map (Linux); {} where there is none or it cannot be asked.
+    Returns {"core": "Haswell", "threads": 2, "config": "OpenBLAS 0.3.31 ..."}.
+    """
+    import numpy  # noqa: F401  (loads its BLAS)
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            libs = sorted({line.split()[-1] for line in f if "openblas" in line.lower()
+                           and line.split()[-1].startswith("/")})
+    except OSError:
+        return {}
+    # NumPy's own copy first (SciPy may have loaded another for its own routines).
+    libs.sort(key=lambda path: "numpy" not in path)
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        # NumPy's wheels rename the symbols (scipy_openblas_..._64_); plain builds do not.
+        for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", "")):
+            try:
+                core = getattr(lib, f"{prefix}openblas_get_corename{suffix}")
+                threads = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+                config = getattr(lib, f"{prefix}openblas_get_config{suffix}")
+            except AttributeError:
+                continue
+            core.restype, config.restype, threads.restype = \
+                ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int
+            return {"core": core().decode(errors="replace"), "threads": int(threads()),
+                    "config": config().decode(errors="replace").strip()}
+    return {}
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), or what `platform` knows of it."""
     try:
@@ -128,10 +169,11 @@ def versions() -> dict[str, Any]:
     """Versions and machine facts that a result depends on.
 
     The CPU is among them: Numba compiles the kernels for the CPU it runs on (`numba_cpu`),
-    and OpenBLAS picks its kernels by the CPU unless OPENBLAS_CORETYPE says otherwise. Some
-    trained figures differ in their last digits from one CPU to another (GRU4Rec's and
-    NeuMF's did between an Intel and an AMD machine; the README's results say which); the
-    same CPU gives the same figures run after run.
+    and OpenBLAS picks its kernels by the CPU unless OPENBLAS_CORETYPE says otherwise
+    (`blas`: the kernels and threads it runs with). Some trained figures differ in their last
+    digits from one machine to another (GRU4Rec's and NeuMF's did between an Intel and an
+    AMD machine; the README's results say which); the same machine and settings give the
+    same figures run after run.
     """
     import llvmlite.binding
     import numba
@@ -149,5 +191,6 @@ def versions() -> dict[str, Any]:
                              ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
                              if k in os.environ},
         "blas_kernel_env": {k: os.environ[k] for k in BLAS_KERNEL_VARIABLES if k in os.environ},
+        "blas": blas_runtime(),
         "argv": sys.argv,
     }
