@@ -15,7 +15,8 @@
 2. Speed: whole training epochs (forward, backward, Adagrad with momentum) on the same data
    with the same settings, float32, the same thread count for BLAS, Numba and PyTorch
    (default 2), in alternating rounds so every contender sees the same machine load (each
-   epoch after an untimed pause, benchmarks/_settle.py):
+   epoch after an untimed pause, benchmarks/_settle.py; nprec's kernels compiled first, in
+   two untimed steps of a throwaway model, as the official code warms up in its own `fit`):
      nprec     nprec.models.gru4rec with nprec.optim.Adagrad
      twin      the PyTorch twin above (sparse embeddings, index_add updates), fed nprec's steps
      official  the official code (`hidasib/GRU4Rec_PyTorch_Official`, gru4rec_pytorch.py)
@@ -365,6 +366,18 @@ class Official:
         return np.array([float(match.group(1)), cpu - setup])
 
 
+def warm_up(cfg, train: Sessions) -> None:
+    """Two training steps of a throwaway model, untimed: they compile nprec's kernels when
+    Numba's cache does not hold them yet (the official code is warmed up by its own first
+    `fit`), so that compiling is not timed as part of an epoch."""
+    model = gru4rec.Model(cfg, 0, train.n_items, rng=init_rng(1))
+    opt = Adagrad(cfg.learning_rate, cfg.momentum, eps=1e-6)
+    steps = iter(model.batches(train, epoch_rng(1, 0)))
+    for _ in range(2):
+        loss, cache = model.forward(next(steps))
+        opt.step(model.params, model.backward(cache))
+
+
 def run_speed(args) -> None:
     only = args.only.split(",")
     if torch is not None:
@@ -380,6 +393,8 @@ def run_speed(args) -> None:
         opt_t = IndexedAdagradM(list(twin.tables.parameters()) + list(twin.dense.parameters()),
                                 cfg.learning_rate, cfg.momentum)
     official = Official(args.official, train, args.params) if args.official else None
+    if "nprec" in only:
+        warm_up(cfg, train)
     times: dict[str, list[np.ndarray]] = {"nprec": [], "twin": [], "official": []}
     for epoch in range(1, args.epochs + 1):
         if "nprec" in only:

@@ -56,7 +56,7 @@ CASES = {   # the longest first (they start in this order)
     # 1 untimed warm-up batch, then 2 timed.
     "narm": Case("bench_narm.py", ("--data", "synthetic", "--skip-check", "--only", "nprec",
                                    "--batches", "2", "--threads", "1")),
-    # 2 epochs of 3 steps each.
+    # 2 untimed warm-up steps, then 2 epochs of 3 steps each.
     "gru4rec": Case("bench_gru4rec.py", ("--data", "synthetic", "--skip-check", "--only",
                                          "nprec", "--epochs", "2", "--steps", "3",
                                          "--threads", "1")),
@@ -136,7 +136,7 @@ def positive(*values: str) -> bool:
 
 
 def check_gru4rec(run: Run) -> None:
-    run.check(steps=2 * 3)
+    run.check(steps=2 + 2 * 3)                            # 2 warm-up steps, 2 epochs of 3
     epochs = floats(r"^  epoch (\d+) nprec ([\d.]+)s \(cpu ([\d.]+)s\)$", run.stdout)
     assert [e[0] for e in epochs] == ["1", "2"], run.stdout
     assert all(positive(*e[1:]) for e in epochs)
