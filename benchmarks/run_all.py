@@ -99,13 +99,15 @@ def blas_environment() -> str:
 
 
 def blas_kernels(env: dict[str, str]) -> str:
-    """The kernels NumPy's BLAS runs with in `env` (threadpoolctl's 'architecture')."""
-    code = ("import numpy, threadpoolctl\n"
-            "print(', '.join(f\"{i['internal_api']} {i['version']} {i.get('architecture')}\" "
-            "for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'))")
+    """The OpenBLAS NumPy runs with in `env`: its build, kernels and threads, as a training
+    run records them (`nprec.runs.blas_runtime`, results.json's `versions.blas`)."""
+    code = ("from nprec.runs import blas_runtime\n"
+            "b = blas_runtime()\n"
+            "name = ' '.join(b['config'].split()[:2]) if b else ''\n"
+            "print(f\"{name} {b['core']}, {b['threads']} threads\" if b else 'not an OpenBLAS')")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True)
-    return proc.stdout.strip() if proc.returncode == 0 else "unknown (needs threadpoolctl)"
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
 
 
 def load() -> str:
