@@ -171,9 +171,9 @@ def versions() -> dict[str, Any]:
     The CPU is among them: Numba compiles the kernels for the CPU it runs on (`numba_cpu`),
     and OpenBLAS picks its kernels by the CPU unless OPENBLAS_CORETYPE says otherwise
     (`blas`: the kernels and threads it runs with). Some trained figures differ in their last
-    digits from one machine to another (GRU4Rec's and NeuMF's did between an Intel and an
-    AMD machine; the README's results say which); the same machine and settings give the
-    same figures run after run.
+    digits from one machine to another (docs/reproducibility.md: GRU4Rec's did before its loss
+    sums got a fixed order, NeuMF's do with OpenBLAS's kernels and threads); the same machine
+    and settings give the same figures run after run.
     """
     import llvmlite.binding
     import numba
