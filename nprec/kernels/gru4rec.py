@@ -446,12 +446,11 @@ def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i
     d = np.empty(K, dtype=S.dtype)                                      # exp(r - r_t)
     de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
     p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
-    lanes = np.zeros((3, SUM_LANES), dtype=S.dtype)                     # the sums' lanes
-    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, lanes[0])
+    lanes = np.zeros((4, SUM_LANES), dtype=S.dtype)                     # A, Q, T, Z lanes
+    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, lanes[3])
     ti = t[i]
     # A, Q and T in `_lane_sum`'s order: term k into lane k mod SUM_LANES of each.
     A, Q, T = lanes[0], lanes[1], lanes[2]
-    A[:] = 0                                                            # it held Z's lanes
     full = K - K % SUM_LANES
     for k0 in range(0, full, SUM_LANES):
         for j in range(SUM_LANES):
@@ -522,15 +521,14 @@ def _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i):
     q = np.empty(K, dtype=S.dtype)                                      # exp(-r²)
     de = np.empty(K if alpha > 0 else 0, dtype=S.dtype)                 # dELU/dx
     p2 = np.empty(K, dtype=np.int32)                                    # exp's scratch
-    lanes = np.zeros((2, SUM_LANES), dtype=S.dtype)                     # the sums' lanes
-    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, lanes[0])
+    lanes = np.zeros((3, SUM_LANES), dtype=S.dtype)                     # F, T, Z lanes
+    inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, lanes[2])
     ti = t[i]
     for k in range(K):
         G[i, k] = -(r[k] * r[k])                                        # scratch: -r²
     _exp_into(G[i], zero, q, p2, poly)                                  # exp(-r²)
     # F and T in `_lane_sum`'s order: term k into lane k mod SUM_LANES of each.
     F, T = lanes[0], lanes[1]
-    F[:] = 0                                                            # it held Z's lanes
     full = K - K % SUM_LANES
     for k0 in range(0, full, SUM_LANES):
         for j in range(SUM_LANES):
