@@ -11,7 +11,8 @@ timer for the run; nothing else changes, so the step computes what it always doe
 time is exclusive: a wrapped function called inside another counts for itself only. What is
 left of forward and backward ("forward, between the calls") is the model's own code around
 the calls: its matrix products written as `@`, gathers, NumPy expressions. The optimizer's
-update and the making of the step (the sampler, dropout masks, negatives) are parts too.
+update (the optimizer `nprec train` builds from the model's config) and the making of the
+step (the sampler, dropout masks, negatives) are parts too.
 
 Reported: milliseconds per step of each part over `--steps` steps after `--warmup` untimed
 ones (the kernels compile in those), its share of the step, and the step's own wall time (the
@@ -35,9 +36,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from nprec.experiment import make_optimizer
 from nprec.memory import keep_freed_memory
 from nprec.models import gru4rec, multdae, multvae, narm
-from nprec.optim import Adagrad, Adam
 from nprec.train import epoch_rng, init_rng
 
 ML1M = (Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m" / "ratings_partial"
@@ -83,27 +84,26 @@ class PartTimer:
         self.seconds.clear()
 
 
-def gru4rec_steps(data: str) -> tuple[object, Iterator, Callable]:
+def gru4rec_steps(data: str) -> tuple[object, Iterator, object]:
     import bench_gru4rec
     # The official settings; on the synthetic data, at a batch size its sessions fill.
     cfg = bench_gru4rec.parse_params(DIGINETICA if data != "synthetic" else
                                      DIGINETICA.replace("batch_size=128", "batch_size=32"))
     train = bench_gru4rec.load_sessions(data)
     model = gru4rec.Model(cfg, 0, train.n_items, rng=init_rng(0))
-    return model, iter(model.batches(train, epoch_rng(0, 1))), \
-        Adagrad(cfg.learning_rate, cfg.momentum, eps=1e-6)
+    return model, iter(model.batches(train, epoch_rng(0, 1))), make_optimizer(cfg)
 
 
-def narm_steps(data: str) -> tuple[object, Iterator, Callable]:
+def narm_steps(data: str) -> tuple[object, Iterator, object]:
     import bench_narm
     train = bench_narm.load_sessions(data)
     cfg = narm.Config()
     model = narm.Model(cfg, 0, train.n_items, rng=np.random.default_rng(0))
-    return model, iter(model.batches(train, np.random.default_rng(1))), Adam(cfg.learning_rate)
+    return model, iter(model.batches(train, np.random.default_rng(1))), make_optimizer(cfg)
 
 
 def autoencoder_steps(name: str) -> Callable:
-    def make(data: str) -> tuple[object, Iterator, Callable]:
+    def make(data: str) -> tuple[object, Iterator, object]:
         import bench_autoencoders
         train = bench_autoencoders.load_train(Path(data) if data else ML1M)
         module = multvae if name == "multvae" else multdae
@@ -115,7 +115,7 @@ def autoencoder_steps(name: str) -> Callable:
             while True:
                 epoch += 1
                 yield from model.batches(train, epoch_rng(0, epoch))
-        return model, endless(), Adam(model.config.learning_rate)
+        return model, endless(), make_optimizer(model.config)
     return make
 
 
