@@ -20,11 +20,14 @@ code's epoch): this machine's BLAS runs the same product at 190 GFLOP/s for minu
 
 floor / other is then the smallest ratio nprec could reach if everything else in its step
 (the softmax over all items, the optimizer's pass over the parameters, the gates, sampling,
-dropout, gathers) took no time at all. It leaves out products whose size depends on the
-data (NARM's GRU and attention, Mult-VAE's sparse input layer), so it is lower than the
-true floor. The second figure adds two passes every implementation makes too, timed with
-nprec's kernels: the optimizer's update of the parameters a step touches, and the softmax
-over the (B, V) score matrix where the model has one.
+dropout, gathers) took no time at all. NARM's products whose shapes depend on the data (the
+GRU over each batch's real positions, the attention, the bilinear layer) are counted by
+their multiply-adds at the best rate the BLAS reaches in the run (a large square product's):
+no product runs faster, so the floor stays a lower bound. Mult-VAE's sparse input layer is
+left out, so its floor is lower than the true one. The second figure adds two passes every
+implementation makes too, timed with nprec's kernels: the optimizer's update of the
+parameters a step touches, and the softmax over the (B, V) score matrix where the model has
+one.
 
 torch (and, for GRU4Rec, a checkout of the official code with pandas < 3) are needed for
 the other side.
@@ -84,6 +87,13 @@ def product_ms(M: int, K: int, N: int, rng: np.random.Generator) -> float:
     return min(median_ms(f) for f in orders)
 
 
+def peak_gflops(n: int = 1024) -> float:
+    """The best rate of NumPy's BLAS in this run: an (n, n) x (n, n) float32 product's."""
+    rng = np.random.default_rng(0)
+    A, B = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    return 2 * n ** 3 / median_ms(lambda: A @ B) / 1e6
+
+
 def products_ms(products: list[tuple[str, tuple[int, int, int]]], per_step: float = 1.0
                 ) -> list[float]:
     """Each product's milliseconds in a step (`product_ms` times per_step)."""
@@ -93,17 +103,23 @@ def products_ms(products: list[tuple[str, tuple[int, int, int]]], per_step: floa
 
 def report(name: str, products: list[tuple[str, tuple[int, int, int]]],
            rounds: list[tuple[list[float], float, float]], other: str,
-           per_step: float = 1.0) -> None:
+           per_step: float = 1.0, counted: tuple[str, float] | None = None) -> None:
     """Print the products' floor, with the passes, against the other side's step.
 
-    rounds: per round, (each product's ms, the passes' ms, the other side's step ms).
+    rounds: per round, (each product's ms, the passes' ms, the other side's step ms); with
+    `counted` = (label, MFLOP a step), the last entry of each round's list is the time of
+    those products at the run's best rate (`peak_gflops`).
     """
     ms, _, _ = rounds[-1]
     print(f"\n{name}: the products of one step, alone (ms, fastest order, median of {REPS}; "
           f"last round)")
-    for (label, (M, K, N)), t in zip(products, ms, strict=True):
+    for (label, (M, K, N)), t in zip(products, ms[:len(products)], strict=True):
         print(f"  {label:30s} ({M:5d} x {K:5d}) @ ({K:5d} x {N:5d})  {t:7.2f} ms  "
               f"{2 * M * K * N * per_step / t / 1e6:6.1f} GFLOP/s")
+    if counted is not None:
+        label, mflop = counted
+        print(f"  {label}: {mflop:.1f} MFLOP at {mflop / ms[-1]:.1f} GFLOP/s (the run's best "
+              f"rate)  {ms[-1]:7.2f} ms")
     print(f"  {'round':>5s} {'products':>10s} {'+ passes':>10s} {other + ' step':>22s} "
           f"{'floor ratio':>12s} {'with passes':>12s}")
     ratios = []
@@ -129,11 +145,25 @@ def floor_narm(n_batches: int, n_rounds: int) -> None:
 
     sessions = bench_narm.load_sessions("yoochoose1_64")
     cfg = narm.Config()
-    n = len(narm.Model(cfg, 0, sessions.n_items, rng=np.random.default_rng(0))
-            .batches(sessions, np.random.default_rng(1)))
-    B, D, V = cfg.batch_size, cfg.dim_proj, sessions.n_items
+    epoch = (narm.Model(cfg, 0, sessions.n_items, rng=np.random.default_rng(0))
+             .batches(sessions, np.random.default_rng(1)))
+    n = len(epoch)
+    B, D, H, V = cfg.batch_size, cfg.dim_proj, cfg.hidden_units, sessions.n_items
     products = [("scores u Eᵀ", (B, D, V)), ("dU = dS E", (B, V, D)),
                 ("dE = dSᵀ U", (V, B, D))]
+    # The other products, on the batches the rounds time: their shapes follow each batch's
+    # N real positions (rows of all steps), N = Σ_t n_t, forward and backward.
+    mflop = []
+    for _, batch in zip(range(n_batches), epoch, strict=False):
+        N = int(batch.mask.sum())
+        gru = 2 * N * (D * 3 * H + H * 2 * H + H * H)                  # x W, h U_zr, (r h) U_h
+        gru += 2 * N * (H * H + 2 * H * H + 3 * H * D)                 # d(r h), dh, dx
+        gru += 2 * N * (D * 3 * H + H * 2 * H + H * H)                 # dW, dU_zr, dU_h
+        attention = 3 * 2 * (B + N) * H * H                            # q, keys; d of each twice
+        bilinear = 3 * 2 * B * 2 * H * D                               # u = c Bᵀ; dc, dB
+        mflop.append((gru + attention + bilinear) / 1e6)
+    counted = ("GRU, attention and bilinear layer over the batches' real positions",
+               float(np.mean(mflop)))
     rng = np.random.default_rng(0)
     # The passes: softmax cross-entropy over the (B, V) scores; Adam over the item
     # embeddings, whose gradient is dense (the decoder reads every item).
@@ -148,8 +178,9 @@ def floor_narm(n_batches: int, n_rounds: int) -> None:
         passes = (median_ms(lambda: softmax_ce_rows(S.copy(), targets, 1.0 / B))
                   - median_ms(lambda: S.copy())
                   + median_ms(lambda: adam_rows(E, m, v, one, G, 1e-3, 0.9, 0.999, 1e-8, 5)))
-        rounds.append((products_ms(products), passes, 1e3 * epochs["torch same"] / n))
-    report("NARM", products, rounds, "torch-twin-same")
+        ms = products_ms(products) + [counted[1] / peak_gflops()]
+        rounds.append((ms, passes, 1e3 * epochs["torch same"] / n))
+    report("NARM", products, rounds, "torch-twin-same", counted=counted)
 
 
 # -- Mult-VAE --------------------------------------------------------------------------------
