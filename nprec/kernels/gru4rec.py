@@ -35,6 +35,7 @@ import numpy as np
 from numba import prange
 
 from nprec.kernels._jit import jit
+from nprec.kernels.lanes import SUM_LANES, lane_sum, lane_tree
 from nprec.kernels.softmax_rows import (
     _LN2_HI,
     _LN2_LO,
@@ -240,8 +241,9 @@ def _xe_fused(R, t, log_c, target_q, scale, per_row):
 # Row kernels: `_<name>_row` handles row i; `_<name>_serial` and `_<name>_parallel` loop over
 # the rows, the latter on Numba's threads (each row writes only its own outputs, so rows run
 # in parallel safely) from PARALLEL_MIN_SIZE elements. Every sum over a row's columns has
-# an order fixed by the code (`_lane_sum`), not one LLVM picks for the CPU it compiles for,
-# so a trained model's figures are the same on every CPU; no kernel here uses fastmath.
+# an order fixed by the code (`nprec.kernels.lanes`), not one LLVM picks for the CPU it
+# compiles for, so a trained model's figures are the same on every CPU; no kernel here uses
+# fastmath.
 # Arithmetic stays in the arrays' dtype (`one` carries it): float64 constants would promote
 # every float32 element.
 
@@ -254,64 +256,10 @@ def _rows_in_parallel(a: np.ndarray) -> bool:
     return a.size >= PARALLEL_MIN_SIZE
 
 
-SUM_LANES = 16
-"""Partial sums of `_lane_sum`: its order of additions is fixed by this number alone."""
-
-
-@jit()
-def _lane_sum(x, acc):
-    """Σ_k x[k] in an order fixed by the code, not by the CPU (`_lane_sum_ref` is its twin).
-
-    Element k goes to partial sum k mod SUM_LANES (the tail, past the last full block of
-    SUM_LANES, to the first lanes), the lanes are then added as a tree (lane j + lane j + w,
-    w = 8, 4, 2, 1). The loop over the lanes of a block vectorises without reordering any
-    sum. A reassociated sum (fastmath "reassoc") was faster but let LLVM pick the order from
-    the CPU it compiles for: GRU4Rec's cross-entropy rows gave 0.6813 / 0.3605 compiled for
-    AMD's Zen 5 or for Haswell and 0.6820 / 0.3608 for Skylake-X or Emerald Rapids.
-    x: (n,) a row.  acc: (SUM_LANES,) scratch.
-    """
-    n = x.shape[0]
-    full = n - n % SUM_LANES
-    for j in range(SUM_LANES):
-        acc[j] = 0
-    for k0 in range(0, full, SUM_LANES):
-        for j in range(SUM_LANES):
-            acc[j] += x[k0 + j]
-    for k in range(full, n):
-        acc[k - full] += x[k]
-    return _lane_tree(acc)
-
-
-@jit()
-def _lane_tree(acc):
-    """acc[0] + ... + acc[SUM_LANES - 1] as a tree: lane j += lane j + w, w = 8, 4, 2, 1."""
-    w = SUM_LANES
-    while w > 1:
-        w //= 2
-        for j in range(w):
-            acc[j] += acc[j + w]
-    return acc[0]
-
-
-def _lane_sum_ref(E: np.ndarray) -> np.ndarray:
-    """Row sums of E (B, n) in `_lane_sum`'s order, in NumPy (its twin): the same bits."""
-    B, n = E.shape
-    full = n - n % SUM_LANES
-    # Lane j adds its elements block after block: a reduction over the blocks axis.
-    acc = np.add.reduce(E[:, :full].reshape(B, -1, SUM_LANES), axis=1) if full else \
-        np.zeros((B, SUM_LANES), dtype=E.dtype)                         # (B, SUM_LANES)
-    acc[:, :n - full] += E[:, full:]
-    w = SUM_LANES
-    while w > 1:
-        w //= 2
-        acc[:, :w] += acc[:, w:2 * w]
-    return acc[:, 0]                                                    # (B,)
-
-
 @jit()
 def _xe_row(E, t, p, scale, acc, per_row, i):
     # E = exp(o - max) in, (p_i / (p_i + ε)) (P - e_t) · scale out; acc[i]: Z's lanes.
-    Z = _lane_sum(E[i], acc[i])
+    Z = lane_sum(E[i], acc[i])
     pi = p[i] / Z
     per_row[i] = -math.log(pi + XE_EPS)
     w = pi / (pi + XE_EPS)
@@ -417,7 +365,7 @@ def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, acc)
             e[k] = zero
     if n[ti] == 1:
         e[ti] = zero
-    # Z in `_lane_sum`'s order: term k into lane k mod SUM_LANES (the tail to the first).
+    # Z in `lane_sum`'s order: term k into lane k mod SUM_LANES (the tail to the first).
     full = K - K % SUM_LANES
     acc[:] = zero
     for k0 in range(0, full, SUM_LANES):
@@ -425,7 +373,7 @@ def _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, acc)
             acc[j] += n[k0 + j] * e[k0 + j]
     for k in range(full, K):
         acc[k - full] += n[k] * e[k]
-    return one / (_lane_tree(acc) - e[ti])
+    return one / (lane_tree(acc) - e[ti])
 
 
 @jit()
@@ -449,7 +397,7 @@ def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i
     lanes = np.zeros((4, SUM_LANES), dtype=S.dtype)                     # A, Q, T, Z lanes
     inv_Z = _max_loss_row_prefix(S, by, t, n, alpha, one, poly, i, r, e, d, de, p2, lanes[3])
     ti = t[i]
-    # A, Q and T in `_lane_sum`'s order: term k into lane k mod SUM_LANES of each.
+    # A, Q and T in `lane_sum`'s order: term k into lane k mod SUM_LANES of each.
     A, Q, T = lanes[0], lanes[1], lanes[2]
     full = K - K % SUM_LANES
     for k0 in range(0, full, SUM_LANES):
@@ -457,7 +405,7 @@ def _bpr_max_row(S, by, t, n, alpha, bpreg, scale, one, eps, poly, G, per_row, i
             _bpr_max_terms(n, e, d, r, inv_Z, one, A, Q, T, k0 + j, j)
     for k in range(full, K):
         _bpr_max_terms(n, e, d, r, inv_Z, one, A, Q, T, k, k - full)
-    A, Q, T = _lane_tree(A), _lane_tree(Q), _lane_tree(T)
+    A, Q, T = lane_tree(A), lane_tree(Q), lane_tree(T)
     # The target's own column is no negative: take its terms out again (σ(0) = 1/2).
     s_t = e[ti] * inv_Z
     A -= s_t * half
@@ -527,7 +475,7 @@ def _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i):
     for k in range(K):
         G[i, k] = -(r[k] * r[k])                                        # scratch: -r²
     _exp_into(G[i], zero, q, p2, poly)                                  # exp(-r²)
-    # F and T in `_lane_sum`'s order: term k into lane k mod SUM_LANES of each.
+    # F and T in `lane_sum`'s order: term k into lane k mod SUM_LANES of each.
     F, T = lanes[0], lanes[1]
     full = K - K % SUM_LANES
     for k0 in range(0, full, SUM_LANES):
@@ -535,7 +483,7 @@ def _top1_max_row(S, by, t, n, alpha, scale, one, poly, G, per_row, i):
             _top1_max_terms(n, e, d, q, inv_Z, one, F, T, k0 + j, j)
     for k in range(full, K):
         _top1_max_terms(n, e, d, q, inv_Z, one, F, T, k, k - full)
-    F, T = _lane_tree(F), _lane_tree(T)
+    F, T = lane_tree(F), lane_tree(T)
     s_t = e[ti] * inv_Z                                                 # the target out
     sq_t = one / (one + q[ti])
     F -= s_t * (half + sq_t)

@@ -31,10 +31,17 @@ fast-math, vectorises neither a float max nor a float sum):
   precision). Arguments below -87 (where e^t < 1.7e-38, the smallest normal float32)
   are raised to -87: they vanish in Z all the same. A NaN score makes the row's loss NaN;
 - Z is accumulated in float64 in the pass that multiplies by 2^n, its additions allowed to
-  be reordered (fastmath "reassoc" on that loop alone) so that they vectorise.
+  be reordered (fastmath "reassoc" on that loop alone) so that they vectorise. LLVM then
+  picks the order for the CPU it compiles for, and the losses' last float64 bits differ
+  between CPUs; the float32 gradient, scaled by a float32 of n / Z, has the same bits
+  (tests/kernels/test_lanes.py). A fixed order (`nprec.kernels.lanes`' 16 float64 lanes,
+  as GRU4Rec's sampled losses have) made NARM's softmax (512 x 17,376) take 4.8-5.3 ms
+  instead of 3.7-3.9 ms, three alternating runs each: the lanes' partial sums stay in
+  memory, and their loop does not vectorise.
 
-float64 (gradient tests) takes the same passes with the library exp and a plain max. The
-target terms (n_b and the clicked scores) are summed in float64.
+float64 (gradient tests) takes the same passes with the library exp, a plain max and Z in
+`lane_sum`'s order (the same bits on every CPU). The target terms (n_b and the clicked
+scores) are summed in float64.
 
 `softmax_counts_rows` can add the output layer's bias itself: s_b = logits_b + bias, added
 to the row while it is in cache instead of in a NumPy pass over the whole (B, V) matrix
@@ -49,6 +56,7 @@ import numpy as np
 from numba import prange
 
 from nprec.kernels._jit import jit
+from nprec.kernels.lanes import SUM_LANES, lane_sum
 
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)        # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI exact in 9 bits
@@ -209,9 +217,9 @@ def _run(logits, indptr, cols, counts, scale, bias=None) -> np.ndarray:
     return loss
 
 
-# The two sums below may add their terms in any order (fastmath "reassoc" on these loops
-# only), so that the compiler vectorises them: without it a float sum is one serial chain.
-# The terms are accumulated in float64, so the order does not matter to float32 precision.
+# The sum below may add its terms in any order (fastmath "reassoc" on this loop only), so
+# that the compiler vectorises it: without it a float sum is one serial chain. The terms are
+# accumulated in float64, so the order does not matter to float32 precision.
 @jit(fastmath={"reassoc"})
 def _times_pow2_and_sum(o, pow2):
     """o <- o · pow2 and return Σ o in float64, in one pass."""
@@ -220,15 +228,6 @@ def _times_pow2_and_sum(o, pow2):
         a = o[i] * pow2[i]
         o[i] = a
         total += a
-    return total
-
-
-@jit(fastmath={"reassoc"})
-def _sum(o):
-    """Σ o (float64)."""
-    total = 0.0
-    for i in range(o.shape[0]):
-        total += o[i]
     return total
 
 
@@ -301,7 +300,7 @@ def _row_f64(o, cols, counts, scale, bias):
     n, clicked = _targets_shifted(o, m, cols, counts)
     for v in range(V):
         o[v] = math.exp(o[v] - m)
-    Z = _sum(o)
+    Z = lane_sum(o, np.empty(SUM_LANES, dtype=np.float64))       # the same on every CPU
     _scale_row(o, scale * n / Z, cols, counts, scale)
     return n * math.log(Z) - clicked
 

@@ -2,17 +2,13 @@
 
 `sampled_loss` (the losses on unique items) against `sampled_loss_ref` (the library losses
 on the full column matrix), against finite differences, at extreme scores, and the BPR-max
-detail third-party ports got wrong; the losses' bits the same whichever CPU Numba compiles
-for; `session_state` against its twin and its definition; the no-BPTT GRU step against the
-GRU layer.
+detail third-party ports got wrong (their bits whichever CPU Numba compiles for: in
+test_lanes.py); `session_state` against its twin and its definition; the no-BPTT GRU step
+against the GRU layer.
 """
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
-import sys
 from unittest.mock import patch
 
 import numpy as np
@@ -201,68 +197,3 @@ def test_gru_train_step_matches_the_gru_layer(parallel, dtype, data):
     ref_grads = gru_train_backward_ref(dout, ref_cache)
     for g, r in zip(grads, ref_grads, strict=True):
         assert (g is None) == (r is None) and (g is None or np.allclose(g, r, **tol))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=60)
-@given(data=st.data())
-def test_cross_entropy_row_sum_has_the_order_of_its_numpy_twin_to_the_bit(dtype, data):
-    # The order is what makes cross-entropy's trained figures the same on every CPU: the
-    # compiled sum and the NumPy twin must agree exactly, for rows shorter than a block of
-    # lanes, a whole number of blocks, and a tail.
-    B = data.draw(st.integers(1, 4))
-    n = data.draw(st.sampled_from([1, 5, gru4rec.SUM_LANES, 2 * gru4rec.SUM_LANES,
-                                   3 * gru4rec.SUM_LANES + 7, 2221]))
-    seed = data.draw(st.integers(0, 2**32 - 1))
-    E = np.random.default_rng(seed).random((B, n)).astype(dtype) * 1e3
-    acc = np.empty(gru4rec.SUM_LANES, dtype=dtype)
-    mine = np.array([gru4rec._lane_sum(E[i], acc) for i in range(B)], dtype=dtype)
-    assert np.array_equal(mine, gru4rec._lane_sum_ref(E))
-    # And it is the row sum (not a different quantity with the same bits in both).
-    assert np.allclose(mine, E.astype(np.float64).sum(axis=1), rtol=1e-5 if dtype == np.float32
-                       else 1e-12)
-
-
-# Every sampled loss on float32 rows, at a size where the row kernels run on two threads:
-# the loss and the gradient's bits, hashed.
-LOSS_BITS = """
-import hashlib
-import numpy as np
-from nprec.kernels.gru4rec import sampled_loss
-rng = np.random.default_rng(7)
-B, K = 64, 1100
-S = rng.standard_normal((B, K)).astype(np.float32) * 3
-by = (0.1 * rng.standard_normal(K)).astype(np.float32)
-cols = np.concatenate([np.arange(B), rng.integers(0, K, 900)])
-log_q = rng.random(cols.size) - 3
-h = hashlib.sha256()
-for loss, kw in [("bpr-max", dict(bpreg=1.0, elu_param=0.5)), ("bpr-max", dict(bpreg=0.5)),
-                 ("top1-max", dict(elu_param=1.0)), ("top1-max", {}),
-                 ("cross-entropy", {}), ("cross-entropy", dict(log_q=log_q)),
-                 ("bpr", dict(elu_param=0.5)), ("top1", {})]:
-    value, G = sampled_loss(S, by, cols, loss, scale=1 / B, **kw)
-    h.update(np.float64(value).tobytes() + G.tobytes())
-print(h.hexdigest())
-"""
-
-
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
-                    reason="compares x86-64 code generations")
-@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs compiled kernels")
-def test_sampled_losses_give_the_same_bits_compiled_for_any_cpu(tmp_path):
-    # A sum whose order LLVM may choose (fastmath "reassoc") runs in as many SIMD lanes as the
-    # CPU has: SSE2's 4, AVX2's 8, AVX-512's 16 float32 lanes give three orders, and trained
-    # figures that depend on the machine. Compiled for the baseline x86-64 and for this
-    # machine's CPU (fresh caches, so nothing compiled for one is loaded by the other), every
-    # loss must give the same bits. The old kernels failed this on an AVX2 or AVX-512 CPU.
-    digests = []
-    for cpu in ("generic", None):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-        env["NUMBA_CACHE_DIR"] = str(tmp_path / (cpu or "host"))
-        if cpu:
-            env["NUMBA_CPU_NAME"] = cpu
-        done = subprocess.run([sys.executable, "-c", LOSS_BITS], env=env, capture_output=True,
-                              text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
-        digests.append(done.stdout.strip())
-    assert len(digests[0]) == 64 and digests[0] == digests[1]
