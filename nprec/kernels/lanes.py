@@ -11,7 +11,13 @@ partial sums out instead:
     block of SUM_LANES to the first lanes; then the lanes are added as a tree,
     lane j += lane j + w for w = 8, 4, 2, 1.
 
-The loop over the lanes of a block vectorises without reordering any sum, on every CPU.
+The order is the same on every CPU, and so are the bits. The price: LLVM does not vectorise
+the loop over a block's lanes (it cannot prove the lanes' array does not alias the row, and
+Numba has no way to say so), so the partial sums are added one by one. Summing 17,376
+float32 into float32 lanes took 2.4 us against 0.8 us for a reassociated float64 sum (the
+assembly has scalar `vaddss` only; a script outside the repo); GRU4Rec's BPR-max loss
+pays about 0.1 ms a step for it.
+
 A kernel that sums terms it computes (not an array) writes the same blocked loop itself
 and finishes with `lane_tree`; `lane_order_sums` is the order in NumPy, for the tests.
 """
