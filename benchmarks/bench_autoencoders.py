@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from _result import paired_ratio, print_result
 from _settle import settle
 
+from nprec.blas_threads import quiet_blas_threads
 from nprec.data import binarize, k_core, read_interactions, strong_generalization
 from nprec.layers import dense_backward, dense_forward
 from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
@@ -298,6 +299,7 @@ def main() -> None:
     args = ap.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
+    quiet_blas_threads()
     torch_side = args.only != "nprec"
     if torch is None and (torch_side or not args.skip_check):
         sys.exit("bench_autoencoders needs PyTorch: pip install nprec[bench]")

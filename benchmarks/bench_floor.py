@@ -46,6 +46,7 @@ import numba
 import numpy as np
 from _settle import settle
 
+from nprec.blas_threads import quiet_blas_threads
 from nprec.kernels.optim_rows import adagrad_rows, adam_rows
 from nprec.kernels.softmax_rows import softmax_ce_rows
 from nprec.memory import keep_freed_memory
@@ -294,6 +295,7 @@ def main() -> None:
     args = ap.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
+    quiet_blas_threads()
     if torch is None:
         sys.exit("bench_floor needs PyTorch: pip install nprec[bench]")
     torch.set_num_threads(args.threads)

@@ -59,6 +59,7 @@ import numpy as np
 from _result import paired_ratio, print_result
 from _settle import settle
 
+from nprec.blas_threads import quiet_blas_threads
 from nprec.config import convert
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
@@ -439,6 +440,7 @@ def main() -> None:
     args = p.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
+    quiet_blas_threads()
     # `--skip-check --only nprec` times nprec alone and runs without PyTorch.
     only = args.only.split(",")
     if torch is None and not (args.skip_check and "twin" not in only

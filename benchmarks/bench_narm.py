@@ -44,6 +44,7 @@ import numpy as np
 from _result import paired_ratio, print_result
 from _settle import settle
 
+from nprec.blas_threads import quiet_blas_threads
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
 from nprec.data.synthetic import synthetic_sessions
@@ -247,6 +248,7 @@ def main() -> None:
     args = ap.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
+    quiet_blas_threads()
     if torch is None and not (args.only == "nprec" and args.skip_check):
         sys.exit("bench_narm needs PyTorch: pip install nprec[bench]")
     if torch is not None:

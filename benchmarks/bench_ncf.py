@@ -42,6 +42,7 @@ import numpy as np
 from _result import print_result
 from _settle import settle
 
+from nprec.blas_threads import quiet_blas_threads
 from nprec.data import read_interactions
 from nprec.data.synthetic import synthetic_interactions
 from nprec.layers import RowGrad
@@ -257,6 +258,7 @@ def main() -> None:
     args = ap.parse_args()
     # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
     keep_freed_memory()
+    quiet_blas_threads()
     if torch is None and not (args.only == "nprec" and args.skip_check):
         sys.exit("bench_ncf needs PyTorch: pip install nprec[bench]")
     if torch is not None:

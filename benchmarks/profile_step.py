@@ -36,6 +36,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from nprec.blas_threads import quiet_blas_threads
 from nprec.experiment import make_optimizer
 from nprec.memory import keep_freed_memory
 from nprec.models import gru4rec, multdae, multvae, narm
@@ -161,6 +162,7 @@ def main() -> None:
         sys.exit("profile_step: --steps and --warmup must be at least 1")
     numba.set_num_threads(args.threads)
     keep_freed_memory()                 # as nprec.train.fit does
+    quiet_blas_threads()
     parts, step_ms, wrapped = profile(args.model, args.data, args.steps, args.warmup)
     total = sum(parts.values())
     called = sorted({name for name in wrapped if name in parts})

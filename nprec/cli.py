@@ -185,9 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         _refuse_empty_values(args)
         from nprec import commands
+        from nprec.blas_threads import quiet_blas_threads
         from nprec.memory import keep_freed_memory
 
         keep_freed_memory()            # training and scoring allocate the same arrays again
+        quiet_blas_threads()           # idle BLAS workers leave the cores to Numba's kernels
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")
             status = commands.dispatch(args)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from nprec.blas_threads import quiet_blas_threads
 from nprec.data.containers import as_count
 from nprec.errors import ConfigError, TrainingError
 from nprec.memory import keep_freed_memory
@@ -141,12 +142,15 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
         for that epoch, so the best checkpoint on disk stays the last good one.
 
     The process's allocator is asked to keep freed memory for the next step
-    (`nprec.memory.keep_freed_memory`): steps allocate the same arrays again and again.
+    (`nprec.memory.keep_freed_memory`): steps allocate the same arrays again and again. And
+    OpenBLAS's idle workers are made to sleep soon after a product
+    (`nprec.blas_threads.quiet_blas_threads`), so they leave the cores to Numba's kernels.
     """
     for name, value, least in (("epochs", epochs, 0), ("seed", seed, 0),
                                ("patience", patience, 0), ("eval_every", eval_every, 1)):
         as_count(value, f"fit: {name}", least, ConfigError)
     keep_freed_memory()
+    quiet_blas_threads()
     state = state or FitState()
     if state.stopped:
         return state
