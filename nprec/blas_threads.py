@@ -1,23 +1,23 @@
 """Let BLAS's idle threads sleep: how OpenBLAS's waiting workers slow Numba's kernels.
 
-NumPy's matrix products run in OpenBLAS, which keeps one worker thread per extra core.
-When a product ends, its workers do not sleep at once: each spins, polling for the next
-product, for OpenBLAS's thread timeout of 2^28 time-stamp-counter ticks — about 0.1 s on a
-2-3 GHz CPU. A training step of nprec calls a BLAS product and, a fraction of a millisecond
-later, a parallel Numba kernel (NARM's fused softmax over the (512 x 17,376) score matrix
-of YooChoose 1/64 that the product has just written, say). On a machine with two cores the spinning worker
-holds the second core, so the kernel's second thread waits for the operating system to
-share it out. Measured on a 2-core Intel Xeon with `OPENBLAS_THREAD_TIMEOUT` set for the
-whole process (`benchmarks/profile_step.py --model narm --steps 100 --warmup 10`, three
-rounds alternating 2^4, 2^18 and the default 2^28), NARM's `softmax_ce_fused_forward` took
-5.9-6.3, 6.3-7.5 and 9.0-10.0 ms a step, the whole step 45.8-46.9, 43.0-48.2 and
-46.8-49.0 ms; the products kept their speed. GRU4Rec's DIGINETICA step (`--model gru4rec
---steps 400 --warmup 100`) did not move (18.1-19.7 ms default, 19.3-20.0 with 2^18), its
-kernels running on one thread or after work that is not BLAS. In `benchmarks/bench_narm.py
---data yoochoose1_64 --threads 2 --batches 100 --skip-check`, three alternating pairs of
-processes, nprec's NARM batch took 44.6-44.7 ms against 46.4-47.5 ms with the default;
-Mult-VAE's epoch (`bench_autoencoders.py --threads 2 --skip-check`) 0.385-0.396 s against
-0.390-0.407 s, about the size of the noise.
+NumPy's matrix products run in OpenBLAS, which keeps one worker thread per extra core. When
+a product ends, its workers do not sleep at once: each spins, polling for the next product,
+for OpenBLAS's thread timeout of 2^28 time-stamp-counter ticks — about 0.1 s on a 2-3 GHz
+CPU. A training step of nprec calls a BLAS product and, a fraction of a millisecond later,
+a parallel Numba kernel (NARM's fused softmax over the (512 x 17,376) score matrix of
+YooChoose 1/64 that the product has just written, say). On a machine with two cores the
+spinning worker holds the second core, so the kernel's second thread waits for the
+operating system to share it out. Measured on a 2-core Intel Xeon with
+`OPENBLAS_THREAD_TIMEOUT` set for the whole process (`benchmarks/profile_step.py --model
+narm --steps 100 --warmup 10`, three rounds alternating 2^4, 2^18 and the default 2^28),
+NARM's `softmax_ce_fused_forward` took 5.9-6.3, 6.3-7.5 and 9.0-10.0 ms a step, the whole
+step 45.8-46.9, 43.0-48.2 and 46.8-49.0 ms; the products kept their speed. GRU4Rec's
+DIGINETICA step (`--model gru4rec --steps 400 --warmup 100`) did not move (18.1-19.7 ms
+default, 19.3-20.0 with 2^18), its kernels running on one thread or after work that is not
+BLAS. In `benchmarks/bench_narm.py --data yoochoose1_64 --threads 2 --batches 100
+--skip-check`, three alternating pairs of processes, nprec's NARM batch took 44.6-44.7 ms
+against 46.4-47.5 ms with the default; Mult-VAE's epoch (`bench_autoencoders.py --threads 2
+--skip-check`) 0.385-0.396 s against 0.390-0.407 s, about the size of the noise.
 
 `quiet_blas_threads()` shortens the timeout, once for the process, to 2^18 ticks (about
 0.1 ms), long enough for the next product of a step's run of products to find its workers
