@@ -11,13 +11,19 @@ operating system to share it out. Measured on a 2-core Intel Xeon with
 `OPENBLAS_THREAD_TIMEOUT` set for the whole process (`benchmarks/profile_step.py --model
 narm --steps 100 --warmup 10`, three rounds alternating 2^4, 2^18 and the default 2^28),
 NARM's `softmax_ce_fused_forward` took 5.9-6.3, 6.3-7.5 and 9.0-10.0 ms a step, the whole
-step 45.8-46.9, 43.0-48.2 and 46.8-49.0 ms; the products kept their speed. GRU4Rec's
-DIGINETICA step (`--model gru4rec --steps 400 --warmup 100`) did not move (18.1-19.7 ms
-default, 19.3-20.0 with 2^18), its kernels running on one thread or after work that is not
-BLAS. In `benchmarks/bench_narm.py --data yoochoose1_64 --threads 2 --batches 100
---skip-check`, three alternating pairs of processes, nprec's NARM batch took 44.6-44.7 ms
-against 46.4-47.5 ms with the default; Mult-VAE's epoch (`bench_autoencoders.py --threads 2
---skip-check`) 0.385-0.396 s against 0.390-0.407 s, about the size of the noise.
+step 45.8-46.9, 43.0-48.2 and 46.8-49.0 ms. The short timeout has a price: the GRU's
+products, one small product per time step with a compiled pass between two of them, find
+their workers asleep more often. In five more rounds of 2^18 against the default, the GRU's
+forward took 4.8-5.9 ms against 4.8-5.1 and its backward 6.3-6.6 against 6.1-6.3, the
+softmax 5.6-8.1 against 8.9-10.0 and the whole step 42.8-49.5 against 46.8-49.6 ms. 2^20
+(about 0.4 ms) left the softmax at 7.9-8.1 ms in three rounds of five, 2^22 at 8.7-8.8 in
+both of two. GRU4Rec's DIGINETICA step (`--model gru4rec --steps 400 --warmup 100`) did not
+move (18.1-19.7 ms default, 19.3-20.0 with 2^18), its kernels running on one thread or
+after work that is not BLAS. In `benchmarks/bench_narm.py --data yoochoose1_64 --threads 2
+--batches 100 --skip-check`, three alternating pairs of processes, nprec's NARM batch took
+44.6-44.7 ms against 46.4-47.5 ms with the default; Mult-VAE's epoch
+(`bench_autoencoders.py --threads 2 --skip-check`) 0.385-0.396 s against 0.390-0.407 s,
+about the size of the noise.
 
 `quiet_blas_threads()` shortens the timeout, once for the process, to 2^18 ticks (about
 0.1 ms), long enough for the next product of a step's run of products to find its workers
