@@ -105,8 +105,8 @@ def _set_timeout(exponent: int) -> bool:
         done = 0
         for read_env, shutdown, init in libraries:
             read_env()
-            # The workers start again with the timeout just read; until the first product
-            # after this call they are asleep, so the restart costs nothing later.
+            # The workers start again with the timeout just read: they spin it once, then
+            # sleep until the next product wakes them.
             if shutdown() == 0 and init() == 0:
                 done += 1
     finally:
