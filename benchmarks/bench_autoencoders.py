@@ -44,15 +44,14 @@ import scipy.sparse as sp
 from _result import paired_ratio, print_result
 from _settle import settle
 
-from nprec.blas_threads import quiet_blas_threads
 from nprec.data import binarize, k_core, read_interactions, strong_generalization
 from nprec.layers import dense_backward, dense_forward
 from nprec.layers.sparse_dense import sparse_dense_backward, sparse_dense_forward
-from nprec.memory import keep_freed_memory
 from nprec.models import multdae, multvae
 from nprec.models.multdae import DaeBatch
 from nprec.models.multvae import VaeBatch
 from nprec.optim import Adam
+from nprec.train import prepare_process
 
 try:
     import torch
@@ -297,9 +296,9 @@ def main() -> None:
     ap.add_argument("--only", choices=["nprec"], default=None,
                     help="time nprec alone (no PyTorch needed; no RESULT line)")
     args = ap.parse_args()
-    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
-    keep_freed_memory()
-    quiet_blas_threads()
+    # As nprec.train.fit does. The allocator's setting is the process's, so the
+    # PyTorch side has it too; the BLAS timeout is OpenBLAS's, which PyTorch does not use.
+    prepare_process()
     torch_side = args.only != "nprec"
     if torch is None and (torch_side or not args.skip_check):
         sys.exit("bench_autoencoders needs PyTorch: pip install nprec[bench]")

@@ -46,10 +46,9 @@ import numba
 import numpy as np
 from _settle import settle
 
-from nprec.blas_threads import quiet_blas_threads
 from nprec.kernels.optim_rows import adagrad_rows, adam_rows
 from nprec.kernels.softmax_rows import softmax_ce_rows
-from nprec.memory import keep_freed_memory
+from nprec.train import prepare_process
 
 try:
     import torch
@@ -293,9 +292,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="rounds (NARM, Mult-VAE)")
     ap.add_argument("--official", default="", help="a checkout of the official GRU4Rec code")
     args = ap.parse_args()
-    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
-    keep_freed_memory()
-    quiet_blas_threads()
+    # As nprec.train.fit does. The allocator's setting is the process's, so the
+    # PyTorch side has it too; the BLAS timeout is OpenBLAS's, which PyTorch does not use.
+    prepare_process()
     if torch is None:
         sys.exit("bench_floor needs PyTorch: pip install nprec[bench]")
     torch.set_num_threads(args.threads)

@@ -59,15 +59,13 @@ import numpy as np
 from _result import paired_ratio, print_result
 from _settle import settle
 
-from nprec.blas_threads import quiet_blas_threads
 from nprec.config import convert
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
 from nprec.data.synthetic import synthetic_sessions
-from nprec.memory import keep_freed_memory
 from nprec.models import gru4rec
 from nprec.optim import Adagrad
-from nprec.train import epoch_rng, init_rng
+from nprec.train import epoch_rng, init_rng, prepare_process
 
 try:
     import torch
@@ -438,9 +436,9 @@ def main() -> None:
     p.add_argument("--only", default="nprec,twin,official")
     p.add_argument("--skip-check", action="store_true")
     args = p.parse_args()
-    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
-    keep_freed_memory()
-    quiet_blas_threads()
+    # As nprec.train.fit does. The allocator's setting is the process's, so the
+    # PyTorch side has it too; the BLAS timeout is OpenBLAS's, which PyTorch does not use.
+    prepare_process()
     # `--skip-check --only nprec` times nprec alone and runs without PyTorch.
     only = args.only.split(",")
     if torch is None and not (args.skip_check and "twin" not in only

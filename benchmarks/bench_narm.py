@@ -44,13 +44,12 @@ import numpy as np
 from _result import paired_ratio, print_result
 from _settle import settle
 
-from nprec.blas_threads import quiet_blas_threads
 from nprec.data.containers import Sessions
 from nprec.data.session_readers import read_sessions
 from nprec.data.synthetic import synthetic_sessions
-from nprec.memory import keep_freed_memory
 from nprec.models import narm
 from nprec.optim import Adam
+from nprec.train import prepare_process
 
 try:
     import torch
@@ -246,9 +245,9 @@ def main() -> None:
                     help="wall time, or the process's CPU time (meaningful with --threads 1 "
                          "on a loaded machine: other processes' load does not count)")
     args = ap.parse_args()
-    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
-    keep_freed_memory()
-    quiet_blas_threads()
+    # As nprec.train.fit does. The allocator's setting is the process's, so the
+    # PyTorch side has it too; the BLAS timeout is OpenBLAS's, which PyTorch does not use.
+    prepare_process()
     if torch is None and not (args.only == "nprec" and args.skip_check):
         sys.exit("bench_narm needs PyTorch: pip install nprec[bench]")
     if torch is not None:

@@ -42,13 +42,12 @@ import numpy as np
 from _result import print_result
 from _settle import settle
 
-from nprec.blas_threads import quiet_blas_threads
 from nprec.data import read_interactions
 from nprec.data.synthetic import synthetic_interactions
 from nprec.layers import RowGrad
-from nprec.memory import keep_freed_memory
 from nprec.models import gmf, mlp, neumf
 from nprec.optim import Adam
+from nprec.train import prepare_process
 
 try:
     import torch
@@ -256,9 +255,9 @@ def main() -> None:
     ap.add_argument("--only", choices=["nprec"], default=None,
                     help="time nprec alone (no PyTorch needed; no RESULT line)")
     args = ap.parse_args()
-    # As nprec.train.fit does; the setting is the process's, so the PyTorch side has it too.
-    keep_freed_memory()
-    quiet_blas_threads()
+    # As nprec.train.fit does. The allocator's setting is the process's, so the
+    # PyTorch side has it too; the BLAS timeout is OpenBLAS's, which PyTorch does not use.
+    prepare_process()
     if torch is None and not (args.only == "nprec" and args.skip_check):
         sys.exit("bench_ncf needs PyTorch: pip install nprec[bench]")
     if torch is not None:

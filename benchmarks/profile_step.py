@@ -36,11 +36,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from nprec.blas_threads import quiet_blas_threads
 from nprec.experiment import make_optimizer
-from nprec.memory import keep_freed_memory
 from nprec.models import gru4rec, multdae, multvae, narm
-from nprec.train import epoch_rng, init_rng
+from nprec.train import epoch_rng, init_rng, prepare_process
 
 ML1M = (Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m" / "ratings_partial"
         / "ml-1m.ratings_known.tsv.gz")
@@ -161,8 +159,7 @@ def main() -> None:
     if args.steps < 1 or args.warmup < 1:
         sys.exit("profile_step: --steps and --warmup must be at least 1")
     numba.set_num_threads(args.threads)
-    keep_freed_memory()                 # as nprec.train.fit does
-    quiet_blas_threads()
+    prepare_process()                   # as nprec.train.fit does
     parts, step_ms, wrapped = profile(args.model, args.data, args.steps, args.warmup)
     total = sum(parts.values())
     called = sorted({name for name in wrapped if name in parts})

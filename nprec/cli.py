@@ -185,11 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         _refuse_empty_values(args)
         from nprec import commands
-        from nprec.blas_threads import quiet_blas_threads
-        from nprec.memory import keep_freed_memory
+        from nprec.train import prepare_process
 
-        keep_freed_memory()            # training and scoring allocate the same arrays again
-        quiet_blas_threads()           # idle BLAS workers leave the cores to Numba's kernels
+        prepare_process()              # training and scoring: allocator and BLAS threads
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")
             status = commands.dispatch(args)

@@ -35,6 +35,20 @@ from nprec.memory import keep_freed_memory
 LOWER_IS_BETTER = ("rmse", "mae", "loss")
 
 
+def prepare_process() -> None:
+    """Set the process up for training steps, once (each call below is idempotent).
+
+    - `nprec.memory.keep_freed_memory`: the C library keeps freed memory, since steps
+      allocate the same arrays again and again;
+    - `nprec.blas_threads.quiet_blas_threads`: OpenBLAS's idle workers sleep soon after a
+      product and leave the cores to Numba's kernels.
+
+    `fit`, the `nprec` command and the benchmarks call it.
+    """
+    keep_freed_memory()
+    quiet_blas_threads()
+
+
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     """The generator of epoch `epoch` (1-based) of a run seeded with `seed`."""
     return np.random.default_rng([seed, 0x5EED, epoch])
@@ -141,16 +155,13 @@ def fit(model: Any, optimizer: Any, batches: Callable[[np.random.Generator], Ite
         TrainingError if a loss is NaN or infinite (epoch and step named); nothing is saved
         for that epoch, so the best checkpoint on disk stays the last good one.
 
-    The process's allocator is asked to keep freed memory for the next step
-    (`nprec.memory.keep_freed_memory`): steps allocate the same arrays again and again. And
-    OpenBLAS's idle workers are made to sleep soon after a product
-    (`nprec.blas_threads.quiet_blas_threads`), so they leave the cores to Numba's kernels.
+    The process is set up for training steps first (`prepare_process`: the allocator keeps
+    freed memory, OpenBLAS's idle workers sleep soon after a product).
     """
     for name, value, least in (("epochs", epochs, 0), ("seed", seed, 0),
                                ("patience", patience, 0), ("eval_every", eval_every, 1)):
         as_count(value, f"fit: {name}", least, ConfigError)
-    keep_freed_memory()
-    quiet_blas_threads()
+    prepare_process()
     state = state or FitState()
     if state.stopped:
         return state
