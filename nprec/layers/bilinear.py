@@ -47,8 +47,11 @@ def bilinear_backward(dscores: np.ndarray, cache: BilinearCache) -> tuple[np.nda
     also reads E as an input embedding adds that `RowGrad` into this dense gradient.
     """
     c, E, Bm, u = cache
-    # scores = u Eᵀ: into the table (every row) and into u.
-    dE = dscores.T @ u                                                  # (V, D)
+    # scores = u Eᵀ: into the table (every row) and into u. dE = dscoresᵀ u, taken as
+    # (uᵀ dscores)ᵀ: BLAS runs the (D, B) x (B, V) product faster than the (V, B) x (B, D)
+    # one whose result is only D = 50 wide (NARM's 512 x 17,376 x 50 on 2 threads: 5.2-5.4
+    # ms with the copy into row order against 6.0-6.4 ms; the same numbers there).
+    dE = np.ascontiguousarray((u.T @ dscores).T)                        # (V, D)
     du = dscores @ E                                                    # (B, D)
     # u = c Bmᵀ: into the context and the map.
     dc = du @ Bm                                                        # (B, C)
