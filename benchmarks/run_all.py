@@ -182,8 +182,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="shorter timings (NCF epochs scaled from 300 steps, no 20M file)")
     parser.add_argument("--update", action="store_true",
                         help="with --only: rerun those benchmarks and keep the other sections "
-                             "of an existing --out file (each section states when it ran)")
+                             "of an existing --out file (each section states when it ran); a "
+                             "section measured with --official is rerun only with --official")
     args = parser.parse_args(argv)
+
+    plan = benchmarks(args.threads, args.official, args.quick)
+    # The per-benchmark sections in plan order: kept from the old file (--update) or rerun.
+    sections: dict[str, list[str]] = {}
+    if args.update and Path(args.out).exists():
+        sections = old_sections(Path(args.out).read_text(), [name for name, _, _ in plan])
+    # An --update must not quietly lose what the old file measured: a section whose earlier
+    # command compared with the official GRU4Rec code is only rerun with --official too.
+    if args.update and not args.official:
+        lost = [name for name, _, _ in plan if (not args.only or name in args.only)
+                and any("--official" in line for line in sections.get(name, [])[:3])]
+        if lost:
+            print(f"run_all: error: {args.out}: {', '.join(lost)} was measured against the "
+                  f"official GRU4Rec code, and --update without --official would replace it; "
+                  f"pass --official PATH or leave it out of --only", file=sys.stderr)
+            return 2
 
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -207,11 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "measured side by side inside one run and are what the docs quote",
         "",
     ]
-    plan = benchmarks(args.threads, args.official, args.quick)
-    # The per-benchmark sections in plan order: kept from the old file (--update) or rerun.
-    sections: dict[str, list[str]] = {}
-    if args.update and Path(args.out).exists():
-        sections = old_sections(Path(args.out).read_text(), [name for name, _, _ in plan])
+    if sections:
         header.insert(3, "Sections not rerun by that command keep their earlier output; each "
                          "states when it ran.\n")
 

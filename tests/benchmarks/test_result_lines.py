@@ -65,3 +65,17 @@ def test_run_all_records_the_openblas_environment(result, monkeypatch):
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
     assert run_all.blas_environment() == "OPENBLAS_CORETYPE=Haswell, OPENBLAS_L2_SIZE=512"
+
+
+def test_run_all_update_without_official_keeps_sections_measured_with_it(result, tmp_path,
+                                                                        monkeypatch, capsys):
+    # Rerunning `floor` without --official would drop its GRU4Rec part: refused, file intact.
+    import run_all
+    monkeypatch.setattr(run_all.subprocess, "run", lambda *a, **k: pytest.fail("ran"))
+    out = tmp_path / "RESULTS.md"
+    text = ("# Benchmark results\n\n## floor\n\n`python benchmarks/bench_floor.py --threads 2 "
+            "--official /tmp/gru4rec_official`\n\nrun ...\n")
+    out.write_text(text)
+    assert run_all.main(["--only", "floor", "--update", "--out", str(out)]) == 2
+    assert "floor" in capsys.readouterr().err
+    assert out.read_text() == text
