@@ -77,6 +77,7 @@ def benchmarks(threads: int, official: str | None, quick: bool) -> list[tuple[st
                           str(data / "ml-1m" / "ratings_partial" / "ml-1m.ratings_known.tsv.gz")],
          str(data / "ml-1m" / "ratings_partial")),
         ("floor", ["bench_floor.py", "--threads", t] + gru_official, str(data / "session")),
+        ("alternatives", ["bench_alternatives.py", "--threads", t], ""),
     ]
 
 

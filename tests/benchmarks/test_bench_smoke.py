@@ -72,6 +72,7 @@ NOT_RUN = {
     "bench_io.py": "reader timings, not a model benchmark",
     "run_all.py": "the driver (its table: test_result_lines.py)",
     "profile_step.py": "run by test_profile_step.py",
+    "bench_alternatives.py": "run with --small by test_bench_alternatives.py",
     "_result.py": "a helper (test_result_lines.py)",
     "_settle.py": "a helper",
 }
