@@ -209,11 +209,22 @@ def main(argv: list[str] | None = None) -> int:
         env[var] = str(args.threads)
 
     started = datetime.datetime.now(datetime.timezone.utc)
+    given = " ".join(argv or sys.argv[1:])
+    command = f"`python benchmarks/run_all.py{' ' + given if given else ''}`"
+    when = f"{started:%Y-%m-%d %H:%M} UTC"
+    if sections:
+        # An update keeps the record of the runs that wrote the sections it keeps.
+        earlier = [line for line in Path(args.out).read_text().splitlines()[:12]
+                   if line.startswith(("Written by ", "Updated by "))]
+        provenance = [*earlier, f"Updated by {command} on {when}: sections not rerun keep their "
+                      "earlier output, and each states when it ran; the lines below describe "
+                      "this update's machine and libraries."]
+    else:
+        provenance = [f"Written by {command} on {when}."]
     header = [
         "# Benchmark results",
         "",
-        f"Written by `python benchmarks/run_all.py {' '.join(argv or sys.argv[1:])}`".rstrip()
-        + f" on {started:%Y-%m-%d %H:%M} UTC.",
+        *provenance,
         "",
         f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}",
@@ -225,10 +236,6 @@ def main(argv: list[str] | None = None) -> int:
         "measured side by side inside one run and are what the docs quote",
         "",
     ]
-    if sections:
-        header.insert(3, "Sections not rerun by that command keep their earlier output; each "
-                         "states when it ran.\n")
-
     def write() -> None:
         results = [(name, r) for name, _, _ in plan if name in sections
                    for r in parse_results("\n".join(sections[name]))]

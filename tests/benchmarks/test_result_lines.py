@@ -79,3 +79,22 @@ def test_run_all_update_without_official_keeps_sections_measured_with_it(result,
     assert run_all.main(["--only", "floor", "--update", "--out", str(out)]) == 2
     assert "floor" in capsys.readouterr().err
     assert out.read_text() == text
+
+
+def test_run_all_update_keeps_the_record_of_the_runs_before_it(result, tmp_path, monkeypatch):
+    # The kept sections were written by an earlier command: the header must still name it.
+    import subprocess
+
+    import run_all
+    fake = subprocess.CompletedProcess([], 0, stdout="new kernels output\n", stderr="")
+    monkeypatch.setattr(run_all.subprocess, "run", lambda *a, **k: fake)
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\nWritten by `python benchmarks/run_all.py --official "
+                   "P` on 2026-12-01 10:00 UTC.\n\n## kernels\n\nold kernels output\n\n"
+                   "## floor\n\n`python benchmarks/bench_floor.py --official P`\n\nold floor\n")
+    assert run_all.main(["--only", "kernels", "--update", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Written by `python benchmarks/run_all.py --official P` on 2026-12-01" in text
+    assert "Updated by `python benchmarks/run_all.py --only kernels --update --out" in text
+    assert "new kernels output" in text and "old kernels output" not in text
+    assert "old floor" in text
