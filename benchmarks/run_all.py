@@ -212,10 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     given = " ".join(argv or sys.argv[1:])
     command = f"`python benchmarks/run_all.py{' ' + given if given else ''}`"
     when = f"{started:%Y-%m-%d %H:%M} UTC"
-    if sections:
+    kept = [name for name in sections if args.only and name not in args.only]
+    if kept:
         # An update keeps the record of the runs that wrote the sections it keeps.
-        earlier = [line for line in Path(args.out).read_text().splitlines()[:12]
-                   if line.startswith(("Written by ", "Updated by "))]
+        head = Path(args.out).read_text().split("\n- machine:", 1)[0].splitlines()
+        earlier = [line for line in head if line.startswith(("Written by ", "Updated by "))]
         provenance = [*earlier, f"Updated by {command} on {when}: sections not rerun keep their "
                       "earlier output, and each states when it ran; the lines below describe "
                       "this update's machine and libraries."]
